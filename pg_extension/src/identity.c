@@ -1,0 +1,187 @@
+/*-------------------------------------------------------------------------
+ *
+ * identity.c
+ *	  The caller's identity, scoped to the current transaction.
+ *
+ *	  The HTTP front connects as one login role and serves many users, so
+ *	  "who is calling" cannot be the database role.  It is set here, in
+ *	  backend memory, only by functions that prove it: cpub_api.authenticate
+ *	  (a developer's access token) and, for admins, the gateway function of
+ *	  the admin issue.  No SQL can set it directly, unlike a custom GUC that
+ *	  any role could SET.  It is cleared when the transaction (or the
+ *	  subtransaction that set it) ends, so a pooled connection never carries
+ *	  one request's identity into the next.
+ *
+ *	  SQL reads it with cpub.current_user_id(), cpub.current_session_id() and
+ *	  cpub.must_change_password().
+ *
+ * pg_extension/src/identity.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "utils/uuid.h"
+
+#include "containerpub.h"
+
+struct identity
+{
+	bool		is_set;
+	int			nest_level;		/* subtransaction level that set it */
+	pg_uuid_t	user_id;
+	pg_uuid_t	session_id;
+	bool		must_change_password;
+};
+
+static struct identity current;
+
+static void
+identity_clear(void)
+{
+	memset(&current, 0, sizeof(current));
+}
+
+static void
+identity_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			identity_clear();
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+identity_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (!current.is_set || current.nest_level < level)
+		return;
+
+	/*
+	 * ROLLBACK TO a savepoint taken before authenticate forgets it; a
+	 * released savepoint hands it to the parent.
+	 */
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		identity_clear();
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+		current.nest_level = level - 1;
+}
+
+/*
+ * cpub_identity_init
+ *		Registers the end-of-transaction callbacks; called from _PG_init.
+ */
+void
+cpub_identity_init(void)
+{
+	identity_clear();
+	RegisterXactCallback(identity_xact_callback, NULL);
+	RegisterSubXactCallback(identity_subxact_callback, NULL);
+}
+
+/*
+ * cpub_identity_set_user
+ *		Makes the current transaction act for a developer.  The caller has
+ *		already proved the identity (a valid access token).
+ */
+void
+cpub_identity_set_user(pg_uuid_t *user_id, pg_uuid_t *session_id,
+					   bool must_change_password)
+{
+	current.is_set = true;
+	current.nest_level = GetCurrentTransactionNestLevel();
+	current.user_id = *user_id;
+	current.session_id = *session_id;
+	current.must_change_password = must_change_password;
+}
+
+static Datum
+uuid_datum(pg_uuid_t *u)
+{
+	pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+
+	memcpy(copy, u, sizeof(pg_uuid_t));
+	return UUIDPGetDatum(copy);
+}
+
+PG_FUNCTION_INFO_V1(cpub_current_user_id);
+/*
+ * cpub.current_user_id() -> uuid
+ *		The developer this transaction acts for, or NULL.
+ */
+Datum
+cpub_current_user_id(PG_FUNCTION_ARGS)
+{
+	if (!current.is_set)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(uuid_datum(&current.user_id));
+}
+
+PG_FUNCTION_INFO_V1(cpub_current_session_id);
+/*
+ * cpub.current_session_id() -> uuid
+ *		The session (refresh-token family) of the access token, or NULL.
+ */
+Datum
+cpub_current_session_id(PG_FUNCTION_ARGS)
+{
+	if (!current.is_set)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(uuid_datum(&current.session_id));
+}
+
+PG_FUNCTION_INFO_V1(cpub_must_change_password);
+/*
+ * cpub.must_change_password() -> boolean
+ *		True when the developer logged in with a temporary password.
+ */
+Datum
+cpub_must_change_password(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(current.is_set && current.must_change_password);
+}
+
+PG_FUNCTION_INFO_V1(cpub_set_user_identity);
+/*
+ * cpub.set_user_identity(user_id, session_id, must_change_password)
+ *		Internal: used by login-like SQL functions that have just proved the
+ *		user (login itself, so that its audit record names the user).  Not
+ *		granted to any role.
+ */
+Datum
+cpub_set_user_identity(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("user and session must not be null")));
+	cpub_identity_set_user(PG_GETARG_UUID_P(0), PG_GETARG_UUID_P(1),
+						   !PG_ARGISNULL(2) && PG_GETARG_BOOL(2));
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(cpub_in_transaction_block);
+/*
+ * cpub.in_transaction_block() -> boolean
+ *		True inside BEGIN ... COMMIT (or a multi-statement query), where a
+ *		procedure cannot COMMIT.  cpub_api.refresh uses it to explain instead
+ *		of failing with "invalid transaction termination".
+ */
+Datum
+cpub_in_transaction_block(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(IsTransactionBlock());
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# scripts/deps.sh: install the Debian packages ContainerPub needs, when missing.
+#
+# Idempotent: asks dpkg first and calls apt-get only for what is absent, so a
+# second run costs a fraction of a second.  Works as root, uses sudo otherwise.
+# Non-interactive (CI has no stdin).
+set -euo pipefail
+
+PACKAGES=(
+	build-essential pkg-config clang-format
+	postgresql-15 postgresql-server-dev-15 postgresql-contrib
+	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
+	libpq-dev libsodium-dev libmicrohttpd-dev libjansson-dev
+	libcurl4-openssl-dev libarchive-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# Debian starts a "main" cluster on install; we never use it, so keep it off.
+if [ ! -e /etc/postgresql-common/createcluster.d/containerpub.conf ]; then
+	$SUDO mkdir -p /etc/postgresql-common/createcluster.d
+	echo "create_main_cluster = false" |
+		$SUDO tee /etc/postgresql-common/createcluster.d/containerpub.conf >/dev/null
+fi
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
