@@ -61,6 +61,9 @@ CREATE FUNCTION cpub.current_session_id() RETURNS uuid
 CREATE FUNCTION cpub.must_change_password() RETURNS boolean
 	LANGUAGE c STABLE PARALLEL RESTRICTED
 	AS 'MODULE_PATHNAME', 'cpub_must_change_password';
+CREATE FUNCTION cpub.clear_identity() RETURNS void
+	LANGUAGE c VOLATILE PARALLEL UNSAFE
+	AS 'MODULE_PATHNAME', 'cpub_clear_identity';
 CREATE FUNCTION cpub.set_user_identity(user_id uuid, session_id uuid,
 									   must_change_password boolean)
 	RETURNS void LANGUAGE c VOLATILE PARALLEL UNSAFE
@@ -87,7 +90,7 @@ CREATE FUNCTION cpub.random_password() RETURNS text
 	AS 'MODULE_PATHNAME', 'cpub_random_password';
 
 CREATE FUNCTION cpub.normalize_email(email text) RETURNS text
-	LANGUAGE c STRICT IMMUTABLE PARALLEL SAFE
+	LANGUAGE c IMMUTABLE PARALLEL SAFE
 	AS 'MODULE_PATHNAME', 'cpub_normalize_email';
 CREATE FUNCTION cpub.check_person_name(name text, field text) RETURNS text
 	LANGUAGE c STRICT IMMUTABLE PARALLEL SAFE
@@ -189,6 +192,9 @@ CREATE INDEX audit_log_action ON cpub.audit_log (action, id);
 CREATE INDEX audit_log_actor ON cpub.audit_log (actor_user_id, id)
 	WHERE actor_user_id IS NOT NULL;
 CREATE INDEX audit_log_target ON cpub.audit_log (target_kind, target_id, id);
+ALTER TABLE cpub.audit_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY audit_log_own ON cpub.audit_log
+	USING (actor_user_id = cpub.current_user_id());
 SELECT pg_catalog.pg_extension_config_dump('cpub.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('cpub.audit_log_id_seq', '');
 

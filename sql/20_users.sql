@@ -152,6 +152,7 @@ BEGIN
 	 WHERE x.uuid = me;
 	UPDATE cpub.access_tokens t SET must_change_password = false
 	 WHERE t.session_id = cpub.current_session_id();
+	PERFORM cpub.set_user_identity(me, cpub.current_session_id(), false);
 	revoked := cpub.revoke_sessions(me, 'password_changed',
 									keep => cpub.current_session_id());
 	PERFORM cpub.audit('user.change_password', 'user', me::text,
@@ -274,7 +275,7 @@ BEGIN
 									  user_set_status.from_status, user_set_status.to_status),
 				  HINT = CASE u.status WHEN 'deleted' THEN 'Restore the user first.'
 									   WHEN 'blocked' THEN 'Enable the user first.'
-									   ELSE NULL END;
+									   ELSE 'The user is already active.' END;
 	END IF;
 	UPDATE cpub.users x
 	   SET status = user_set_status.to_status, status_changed_at = now(),

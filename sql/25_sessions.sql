@@ -184,10 +184,10 @@ BEGIN
 	INSERT INTO cpub.sessions (user_id, expires_at)
 	VALUES (u.uuid, now()) RETURNING id INTO sid;
 	r := cpub.session_issue(sid, u.uuid, u.temporary_password);
-	PERFORM cpub.set_user_identity(u.uuid, sid, u.temporary_password);
 	PERFORM cpub.audit('session.login', 'session', sid::text,
 					   pg_catalog.jsonb_build_object('temporary_password',
-												u.temporary_password));
+												u.temporary_password),
+					   u.uuid);
 	RETURN r;
 END
 $$;

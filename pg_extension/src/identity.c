@@ -185,3 +185,16 @@ cpub_in_transaction_block(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(IsTransactionBlock());
 }
+
+PG_FUNCTION_INFO_V1(cpub_clear_identity);
+/*
+ * cpub.clear_identity()
+ *		Internal: forgets the identity before the transaction ends (tests
+ *		that act as several callers in one transaction).  Not granted.
+ */
+Datum
+cpub_clear_identity(PG_FUNCTION_ARGS)
+{
+	identity_clear();
+	PG_RETURN_VOID();
+}

@@ -19,15 +19,26 @@
 PG_FUNCTION_INFO_V1(cpub_normalize_email);
 /*
  * cpub.normalize_email(email text) -> text
- *		The trimmed, lowercased address; 22Q01 when it is not valid.
+ *		The trimmed, lowercased address; 22Q01 when it is missing or not
+ *		valid.
  */
 Datum
 cpub_normalize_email(PG_FUNCTION_ARGS)
 {
-	text	   *in = PG_GETARG_TEXT_PP(0);
-	size_t		len = VARSIZE_ANY_EXHDR(in);
-	char	   *out = palloc(len + 1);
-	const char *why = validate_email(VARDATA_ANY(in), len, out);
+	text	   *in;
+	size_t		len;
+	char	   *out;
+	const char *why;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_CPUB_INVALID_EMAIL),
+				 errmsg("invalid email address"),
+				 errdetail("The email address is missing.")));
+	in = PG_GETARG_TEXT_PP(0);
+	len = VARSIZE_ANY_EXHDR(in);
+	out = palloc(len + 1);
+	why = validate_email(VARDATA_ANY(in), len, out);
 
 	if (why != NULL)
 		ereport(ERROR,

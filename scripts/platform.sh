@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# scripts/platform.sh: run the embedded ContainerPub platform (start|stop|status).
+#
+# The platform's PostgreSQL lives in var/pg of the repository (or
+# $CPUB_PGDIR, e.g. when the postgres user cannot reach the checkout) and
+# keeps its data across runs.  start creates the cluster on first use, starts it on
+# port $CPUB_PGPORT (default 15432) listening on its Unix socket and on
+# 127.0.0.1, creates the database "containerpub" with the extension if
+# missing, and prints how to connect.  Expects the extension to be installed
+# already (make install).  Later: starts httpd and worker too.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
+CLUSTER=$ROOT/scripts/cluster.sh
+PGBIN=/usr/lib/postgresql/15/bin
+DIR=${CPUB_PGDIR:-$ROOT/var/pg}
+PORT=${CPUB_PGPORT:-15432}
+DB=containerpub
+
+psql_admin()
+{
+	"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$(cat "$DIR/socketdir")" \
+		-p "$(cat "$DIR/port")" -U postgres "$@"
+}
+
+start()
+{
+	mkdir -p "$(dirname "$DIR")"
+	"$CLUSTER" init "$DIR" "$PORT" || {
+		echo "platform: or choose another folder:" \
+			"CPUB_PGDIR=/var/lib/containerpub/pg make run" >&2
+		exit 1
+	}
+	"$CLUSTER" start "$DIR" "$PORT" -c listen_addresses=127.0.0.1
+	# An already running server keeps the port it was started with.
+	PORT=$(cat "$DIR/port")
+	if [ "$(psql_admin -At -d postgres \
+		-c "SELECT count(*) FROM pg_database WHERE datname = '$DB'")" = 0 ]; then
+		psql_admin -d postgres -c "CREATE DATABASE $DB"
+		echo "platform: created database $DB"
+	fi
+	psql_admin -d "$DB" -c "SET client_min_messages = warning" \
+		-c "CREATE EXTENSION IF NOT EXISTS containerpub CASCADE"
+	echo "platform: extension containerpub $(psql_admin -At -d "$DB" \
+		-c "SELECT extversion FROM pg_extension WHERE extname = 'containerpub'")" \
+		"ready in database $DB"
+	echo
+	echo "Connect with:"
+	echo "  $("$CLUSTER" psql-hint "$DIR" "$PORT" "$DB")"
+	echo "  psql \"host=127.0.0.1 port=$PORT user=postgres dbname=$DB\""
+	echo "Server log: $DIR/log    Stop with: make stop"
+}
+
+stop()
+{
+	if [ ! -d "$DIR/data" ]; then
+		echo "platform: nothing to stop (no cluster in $DIR)"
+		return 0
+	fi
+	"$CLUSTER" stop "$DIR"
+}
+
+status()
+{
+	if [ ! -d "$DIR/data" ]; then
+		echo "platform: no cluster in $DIR"
+		return 3
+	fi
+	"$CLUSTER" status "$DIR"
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+status) status ;;
+*)
+	echo "usage: $0 start|stop|status" >&2
+	exit 2
+	;;
+esac

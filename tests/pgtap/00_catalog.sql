@@ -1,0 +1,85 @@
+-- tests/pgtap/00_catalog.sql: structural rules of the extension, checked on
+-- the catalog so that a new function or table cannot break them unnoticed.
+BEGIN;
+SELECT plan(10);
+
+CREATE TEMP VIEW our_routines AS
+SELECT p.oid, p.oid::regprocedure::text AS name, n.nspname AS schema,
+	   p.prosecdef, p.proconfig, p.proacl, p.provolatile, p.prokind
+  FROM pg_proc p
+  JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname IN ('cpub', 'cpub_api', 'cpub_admin', 'cpub_worker');
+
+SELECT is_empty($$
+	SELECT name FROM our_routines
+	 WHERE prosecdef
+	   AND NOT coalesce(proconfig @> ARRAY['search_path=pg_catalog, cpub'], false)
+$$, 'every SECURITY DEFINER function pins search_path = pg_catalog, cpub');
+
+SELECT is_empty($$
+	SELECT name FROM our_routines
+	 WHERE proacl IS NULL
+		OR EXISTS (SELECT FROM aclexplode(proacl) a
+				   WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
+$$, 'no function or procedure is executable by PUBLIC');
+
+SELECT is_empty($$
+	SELECT name FROM our_routines r, aclexplode(r.proacl) a
+	 WHERE r.schema = 'cpub'
+	   AND a.grantee <> (SELECT nspowner FROM pg_namespace WHERE nspname = 'cpub')
+$$, 'private helpers in schema cpub are granted to nobody');
+
+SELECT is_empty($$
+	SELECT name FROM our_routines
+	 WHERE schema <> 'cpub' AND NOT prosecdef
+	   AND name NOT IN ('cpub_api.authenticate(text)',
+						'cpub_api.refresh(text,text,timestamp with time zone,timestamp with time zone,uuid,uuid,boolean)')
+$$, 'every API function is SECURITY DEFINER (but authenticate, which switches user in C, and the refresh procedure, which must COMMIT)');
+
+SELECT is_empty($$
+	SELECT c.relname::text FROM pg_class c
+	  JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE n.nspname = 'cpub' AND c.relkind = 'r' AND NOT c.relrowsecurity
+	   AND c.relname NOT IN ('setting_defaults', 'settings', 'tiers')
+$$, 'every tenant table has row-level security (platform tables: setting_defaults, settings, tiers)');
+
+SELECT is_empty($$
+	SELECT c.relname::text FROM pg_class c
+	  JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE n.nspname = 'cpub' AND c.relkind = 'r'
+	   AND c.relname <> 'setting_defaults'
+	   AND c.oid <> ALL ((SELECT extconfig FROM pg_extension
+						   WHERE extname = 'containerpub')::oid[])
+$$, 'every data table is kept by pg_dump (pg_extension_config_dump)');
+
+SELECT is_empty($$
+	SELECT name FROM our_routines
+	 WHERE has_function_privilege('cpub_admin_viewer', oid, 'EXECUTE')
+	   AND provolatile = 'v'
+$$, 'everything cpub_admin_viewer can call is STABLE or IMMUTABLE, so it cannot change data');
+
+SELECT set_eq($$
+	SELECT name FROM our_routines
+	 WHERE has_function_privilege('cpub_anon', oid, 'EXECUTE')
+$$, ARRAY['cpub_api.register(text,text,text,text)',
+		  'cpub_api.login(text,text)',
+		  'cpub_api.authenticate(text)',
+		  'cpub_api.rotate_refresh_token(text)',
+		  'cpub_api.refresh(text,text,timestamp with time zone,timestamp with time zone,uuid,uuid,boolean)'],
+   'cpub_anon can only register, log in, authenticate and refresh');
+
+SELECT is_empty($$
+	SELECT name FROM our_routines
+	 WHERE schema IN ('cpub_admin', 'cpub_worker')
+	   AND (has_function_privilege('cpub_developer', oid, 'EXECUTE')
+			OR has_function_privilege('cpub_anon', oid, 'EXECUTE'))
+$$, 'developers and anonymous callers cannot call admin or worker functions');
+
+SELECT is_empty($$
+	SELECT r.rolname::text FROM pg_roles r
+	 WHERE r.rolname = 'cpub_httpd'
+	   AND (r.rolinherit OR r.rolsuper OR r.rolbypassrls)
+$$, 'the HTTP front''s login role holds no privileges itself (NOINHERIT)');
+
+SELECT * FROM finish();
+ROLLBACK;
