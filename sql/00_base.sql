@@ -109,15 +109,16 @@ CREATE FUNCTION cpub.check_password(password text, email text) RETURNS void
 --
 CREATE TABLE cpub.setting_defaults (
 	name text PRIMARY KEY,
+	kind text NOT NULL CHECK (kind IN ('interval', 'count_or_null')),
 	value jsonb NOT NULL,
 	description text NOT NULL
 );
-INSERT INTO cpub.setting_defaults (name, value, description) VALUES
-	('access_token_ttl', '"15 minutes"',
+INSERT INTO cpub.setting_defaults (name, kind, value, description) VALUES
+	('access_token_ttl', 'interval', '"15 minutes"',
 	 'Lifetime of an access token.'),
-	('refresh_token_ttl', '"30 days"',
+	('refresh_token_ttl', 'interval', '"30 days"',
 	 'Lifetime of a refresh token; each refresh issues a new one.'),
-	('early_access_capacity', 'null',
+	('early_access_capacity', 'count_or_null', 'null',
 	 'Most users early access may be approved for at once; null means no cap.');
 
 CREATE TABLE cpub.settings (
@@ -137,6 +138,72 @@ CREATE FUNCTION cpub.setting(name text) RETURNS jsonb
 	  LEFT JOIN cpub.settings s ON s.name = d.name
 	 WHERE d.name = setting.name
 $$;
+
+-- cpub_admin.settings(): every setting, its current value and default.
+CREATE FUNCTION cpub_admin.settings()
+	RETURNS TABLE (name text, value jsonb, default_value jsonb,
+				   description text, updated_at timestamptz)
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub
+	AS $$
+	SELECT d.name, coalesce(s.value, d.value), d.value, d.description,
+		   s.updated_at
+	  FROM cpub.setting_defaults d
+	  LEFT JOIN cpub.settings s ON s.name = d.name
+	 ORDER BY d.name
+$$;
+GRANT EXECUTE ON FUNCTION cpub_admin.settings() TO cpub_admin_viewer;
+
+-- cpub_admin.setting_set(name, value): changes a setting; NULL value goes
+-- back to the default.  The value is checked against the setting's kind:
+-- 'interval' takes a positive interval ("15 minutes"), 'count_or_null' a
+-- whole number >= 0 or JSON null.
+CREATE FUNCTION cpub_admin.setting_set(name text, value jsonb)
+	RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub
+	AS $$
+DECLARE
+	d cpub.setting_defaults;
+	iv interval;
+BEGIN
+	SELECT * INTO d FROM cpub.setting_defaults x WHERE x.name = setting_set.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'setting "%" does not exist', setting_set.name
+			USING ERRCODE = 'P0002', HINT = 'cpub_admin.settings() lists them.';
+	END IF;
+	IF setting_set.value IS NULL THEN
+		DELETE FROM cpub.settings s WHERE s.name = d.name;
+	ELSE
+		IF d.kind = 'interval' THEN
+			BEGIN
+				iv := (setting_set.value #>> '{}')::interval;
+			EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow THEN
+				iv := NULL;
+			END;
+			IF pg_catalog.jsonb_typeof(setting_set.value) <> 'string'
+			   OR iv IS NULL OR iv <= interval '0' THEN
+				RAISE EXCEPTION 'setting "%" must be a positive interval', d.name
+					USING ERRCODE = '22023', DETAIL = pg_catalog.format('Got %s.', setting_set.value),
+						  HINT = 'Give it as a JSON string, such as "15 minutes".';
+			END IF;
+		ELSIF pg_catalog.jsonb_typeof(setting_set.value) <> 'null'
+			  AND (pg_catalog.jsonb_typeof(setting_set.value) <> 'number'
+				   OR setting_set.value::numeric <> trunc(setting_set.value::numeric)
+				   OR setting_set.value::numeric < 0) THEN
+			RAISE EXCEPTION 'setting "%" must be a whole number >= 0, or null', d.name
+				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Got %s.', setting_set.value);
+		END IF;
+		INSERT INTO cpub.settings AS s (name, value) VALUES (d.name, setting_set.value)
+		ON CONFLICT ON CONSTRAINT settings_pkey
+		DO UPDATE SET value = excluded.value, updated_at = now();
+	END IF;
+	PERFORM cpub.audit('setting.set', 'setting', d.name,
+					   pg_catalog.jsonb_build_object('value', setting_set.value));
+	RETURN cpub.setting(d.name);
+END
+$$;
+GRANT EXECUTE ON FUNCTION cpub_admin.setting_set(text, jsonb) TO cpub_admin_full;
 
 --
 -- Identity helpers used by every developer-facing function.
