@@ -255,7 +255,10 @@ CREATE TABLE cpub.audit_log (
 	detail jsonb NOT NULL DEFAULT '{}'
 );
 CREATE INDEX audit_log_at ON cpub.audit_log (at);
-CREATE INDEX audit_log_action ON cpub.audit_log (action, id);
+-- text_pattern_ops: serves exact actions and prefixes ('organization.*')
+-- whatever the database's collation.
+CREATE INDEX audit_log_action ON cpub.audit_log (action text_pattern_ops, id);
+CREATE INDEX audit_log_actor_name ON cpub.audit_log (actor_name, id);
 CREATE INDEX audit_log_actor ON cpub.audit_log (actor_user_id, id)
 	WHERE actor_user_id IS NOT NULL;
 CREATE INDEX audit_log_target ON cpub.audit_log (target_kind, target_id, id);
@@ -284,8 +287,7 @@ DECLARE
 BEGIN
 	IF uid IS NOT NULL THEN
 		kind := 'user';
-		SELECT u.email INTO who FROM cpub.users u WHERE u.uuid = uid;
-		who := coalesce(who, uid::text);
+		who := cpub.actor_name(uid);
 	END IF;
 	INSERT INTO cpub.audit_log (actor_kind, actor_user_id, actor_name, action,
 								target_kind, target_id, detail)

@@ -25,19 +25,47 @@ CREATE POLICY users_self ON cpub.users
 	USING (uuid = cpub.current_user_id());
 SELECT pg_catalog.pg_extension_config_dump('cpub.users', '');
 
--- cpub.user_row(user_id): the user, locked for update; P0002 when unknown.
-CREATE FUNCTION cpub.user_row(user_id uuid) RETURNS cpub.users
-	LANGUAGE plpgsql VOLATILE
+-- cpub.actor_name(user_id): how the audit log and the decided_by/granted_by
+-- columns name an actor: the user's email, else the database role.
+CREATE FUNCTION cpub.actor_name(user_id uuid DEFAULT cpub.current_user_id())
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, cpub
+	AS $$
+	SELECT coalesce((SELECT u.email FROM cpub.users u
+					  WHERE u.uuid = actor_name.user_id),
+					actor_name.user_id::text,
+					session_user::text)
+$$;
+
+-- cpub.require_known_user(user_id): the user; P0002 when unknown.
+-- cpub.user_row(user_id): the same, locked for update.
+CREATE FUNCTION cpub.require_known_user(user_id uuid) RETURNS cpub.users
+	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, cpub
 	AS $$
 DECLARE
 	u cpub.users;
 BEGIN
-	SELECT * INTO u FROM cpub.users x WHERE x.uuid = user_row.user_id FOR UPDATE;
+	SELECT * INTO u FROM cpub.users x WHERE x.uuid = require_known_user.user_id;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'user % does not exist', user_row.user_id
-			USING ERRCODE = 'P0002';
+		RAISE EXCEPTION 'user does not exist'
+			USING ERRCODE = 'P0002',
+				  DETAIL = pg_catalog.format('No user has id %s.',
+											 coalesce(require_known_user.user_id::text, 'NULL'));
 	END IF;
+	RETURN u;
+END
+$$;
+
+CREATE FUNCTION cpub.user_row(user_id uuid) RETURNS cpub.users
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, cpub
+	AS $$
+DECLARE
+	u cpub.users := cpub.require_known_user(user_row.user_id);
+BEGIN
+	SELECT * INTO u FROM cpub.users x WHERE x.uuid = u.uuid FOR UPDATE;
 	RETURN u;
 END
 $$;
@@ -240,20 +268,9 @@ GRANT EXECUTE ON FUNCTION cpub_admin.user_list(text, text, text, integer)
 
 CREATE FUNCTION cpub_admin.user_get(user_id uuid)
 	RETURNS cpub_admin.user_info
-	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	LANGUAGE sql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, cpub
-	AS $$
-DECLARE
-	u cpub.users;
-BEGIN
-	SELECT * INTO u FROM cpub.users x WHERE x.uuid = user_get.user_id;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'user % does not exist', user_get.user_id
-			USING ERRCODE = 'P0002';
-	END IF;
-	RETURN cpub.user_info(u);
-END
-$$;
+	AS $$ SELECT cpub.user_info(cpub.require_known_user(user_id)) $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.user_get(uuid) TO cpub_admin_viewer;
 
 -- cpub.user_set_status: the one place a user's status changes.  Checks the

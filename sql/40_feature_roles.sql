@@ -22,19 +22,6 @@ SELECT pg_catalog.pg_extension_config_dump('cpub.feature_roles', '');
 -- Private helpers.
 --
 
--- cpub.actor_name(): the name cpub.audit() gives the actor of this
--- transaction: the developer's email, else the database role.  Recorded as
--- granted_by / decided_by next to the audit record.
-CREATE FUNCTION cpub.actor_name() RETURNS text
-	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, cpub
-	AS $$
-	SELECT coalesce((SELECT u.email FROM cpub.users u
-					  WHERE u.uuid = cpub.current_user_id()),
-					cpub.current_user_id()::text,
-					session_user::text)
-$$;
-
 -- cpub.has_feature_role(user_id, role): whether the user holds the role.
 -- One probe of the primary key; false for NULL arguments.
 CREATE FUNCTION cpub.has_feature_role(user_id uuid, role text) RETURNS boolean
@@ -44,22 +31,6 @@ CREATE FUNCTION cpub.has_feature_role(user_id uuid, role text) RETURNS boolean
 	SELECT EXISTS (SELECT FROM cpub.feature_roles f
 					WHERE f.user_id = has_feature_role.user_id
 					  AND f.role = has_feature_role.role)
-$$;
-
--- cpub.require_known_user(user_id): raises P0002 unless the user exists.
-CREATE FUNCTION cpub.require_known_user(user_id uuid) RETURNS void
-	LANGUAGE plpgsql STABLE
-	SET search_path = pg_catalog, cpub
-	AS $$
-BEGIN
-	PERFORM FROM cpub.users u WHERE u.uuid = require_known_user.user_id;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'user not found'
-			USING ERRCODE = 'P0002',
-				  DETAIL = pg_catalog.format('No user has id %s.',
-											 coalesce(require_known_user.user_id::text, 'NULL'));
-	END IF;
-END
 $$;
 
 -- cpub.feature_role_add(user_id, role, detail): grants the role and writes

@@ -34,10 +34,10 @@ SELECT throws_ok(
 	'granting a role already held is 23505');
 SELECT throws_ok(
 	$$SELECT cpub_admin.feature_role_grant(gen_random_uuid(), 'beta')$$,
-	'P0002', 'user not found', 'granting to an unknown user is P0002');
+	'P0002', 'user does not exist', 'granting to an unknown user is P0002');
 SELECT throws_ok(
 	$$SELECT cpub_admin.feature_role_grant(NULL, 'beta')$$,
-	'P0002', 'user not found', 'granting to a NULL user is P0002');
+	'P0002', 'user does not exist', 'granting to a NULL user is P0002');
 SELECT throws_ok(
 	$$SELECT cpub_admin.feature_role_grant('a0000000-0000-0000-0000-00000000000a', 'Beta-Test')$$,
 	'22Q04', 'invalid feature role name "Beta-Test"',
@@ -85,7 +85,7 @@ SELECT results_eq(
 	'feature_role_list(role => ...) lists one role''s holders');
 SELECT throws_ok(
 	$$SELECT * FROM cpub_admin.feature_role_list(gen_random_uuid())$$,
-	'P0002', 'user not found', 'listing an unknown user is P0002');
+	'P0002', 'user does not exist', 'listing an unknown user is P0002');
 SELECT throws_ok(
 	$$SELECT cpub_admin.feature_role_grant('b0000000-0000-0000-0000-00000000000b', 'gpu')$$,
 	'42501', NULL, 'a viewer cannot grant');
@@ -105,7 +105,7 @@ SELECT throws_ok(
 	'revoking a role not held is P0002');
 SELECT throws_ok(
 	$$SELECT cpub_admin.feature_role_revoke(gen_random_uuid(), 'gpu')$$,
-	'P0002', 'user not found', 'revoking from an unknown user is P0002');
+	'P0002', 'user does not exist', 'revoking from an unknown user is P0002');
 RESET ROLE;
 SELECT ok(NOT cpub.has_feature_role('a0000000-0000-0000-0000-00000000000a', 'gpu'),
 		  'a revoked role is no longer held');
