@@ -154,55 +154,71 @@ CREATE FUNCTION cpub_admin.settings()
 $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.settings() TO cpub_admin_viewer;
 
--- cpub_admin.setting_set(name, value): changes a setting; NULL value goes
--- back to the default.  The value is checked against the setting's kind:
--- 'interval' takes a positive interval ("15 minutes"), 'count_or_null' a
--- whole number >= 0 or JSON null.
-CREATE FUNCTION cpub_admin.setting_set(name text, value jsonb)
+-- cpub.setting_write(name, value, action): the one writer of settings.
+-- Locks the setting's row in setting_defaults (so code that reads a setting
+-- under the same lock, such as early-access approval, sees a consistent
+-- value), checks the value against the setting's kind ('interval': a
+-- positive interval as a JSON string such as "15 minutes"; 'count_or_null':
+-- a whole number >= 0 or JSON null), stores it (NULL: back to the default)
+-- and audits the change with its old and new value.  Returns the new value.
+CREATE FUNCTION cpub.setting_write(name text, value jsonb,
+								   action text DEFAULT 'setting.set')
 	RETURNS jsonb
-	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, cpub
 	AS $$
 DECLARE
 	d cpub.setting_defaults;
+	old jsonb;
 	iv interval;
 BEGIN
-	SELECT * INTO d FROM cpub.setting_defaults x WHERE x.name = setting_set.name;
+	SELECT * INTO d FROM cpub.setting_defaults x
+	 WHERE x.name = setting_write.name FOR UPDATE;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'setting "%" does not exist', setting_set.name
+		RAISE EXCEPTION 'setting "%" does not exist', setting_write.name
 			USING ERRCODE = 'P0002', HINT = 'cpub_admin.settings() lists them.';
 	END IF;
-	IF setting_set.value IS NULL THEN
+	old := cpub.setting(d.name);
+	IF setting_write.value IS NULL THEN
 		DELETE FROM cpub.settings s WHERE s.name = d.name;
 	ELSE
 		IF d.kind = 'interval' THEN
 			BEGIN
-				iv := (setting_set.value #>> '{}')::interval;
+				iv := (setting_write.value #>> '{}')::interval;
 			EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow THEN
 				iv := NULL;
 			END;
-			IF pg_catalog.jsonb_typeof(setting_set.value) <> 'string'
+			IF pg_catalog.jsonb_typeof(setting_write.value) <> 'string'
 			   OR iv IS NULL OR iv <= interval '0' THEN
 				RAISE EXCEPTION 'setting "%" must be a positive interval', d.name
-					USING ERRCODE = '22023', DETAIL = pg_catalog.format('Got %s.', setting_set.value),
+					USING ERRCODE = '22023', DETAIL = pg_catalog.format('Got %s.', setting_write.value),
 						  HINT = 'Give it as a JSON string, such as "15 minutes".';
 			END IF;
-		ELSIF pg_catalog.jsonb_typeof(setting_set.value) <> 'null'
-			  AND (pg_catalog.jsonb_typeof(setting_set.value) <> 'number'
-				   OR setting_set.value::numeric <> trunc(setting_set.value::numeric)
-				   OR setting_set.value::numeric < 0) THEN
+		ELSIF pg_catalog.jsonb_typeof(setting_write.value) <> 'null'
+			  AND (pg_catalog.jsonb_typeof(setting_write.value) <> 'number'
+				   OR setting_write.value::numeric <> trunc(setting_write.value::numeric)
+				   OR setting_write.value::numeric < 0) THEN
 			RAISE EXCEPTION 'setting "%" must be a whole number >= 0, or null', d.name
-				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Got %s.', setting_set.value);
+				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Got %s.', setting_write.value);
 		END IF;
-		INSERT INTO cpub.settings AS s (name, value) VALUES (d.name, setting_set.value)
+		INSERT INTO cpub.settings AS s (name, value) VALUES (d.name, setting_write.value)
 		ON CONFLICT ON CONSTRAINT settings_pkey
 		DO UPDATE SET value = excluded.value, updated_at = now();
 	END IF;
-	PERFORM cpub.audit('setting.set', 'setting', d.name,
-					   pg_catalog.jsonb_build_object('value', setting_set.value));
+	PERFORM cpub.audit(setting_write.action, 'setting', d.name,
+					   pg_catalog.jsonb_build_object('from', old,
+												'to', cpub.setting(d.name)));
 	RETURN cpub.setting(d.name);
 END
 $$;
+
+-- cpub_admin.setting_set(name, value): changes a setting (see
+-- cpub.setting_write); NULL goes back to the default.
+CREATE FUNCTION cpub_admin.setting_set(name text, value jsonb)
+	RETURNS jsonb
+	LANGUAGE sql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub
+	AS $$ SELECT cpub.setting_write(name, value) $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.setting_set(text, jsonb) TO cpub_admin_full;
 
 --

@@ -373,8 +373,6 @@ CREATE FUNCTION cpub.early_access_capacity_set(capacity integer) RETURNS void
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, cpub
 	AS $$
-DECLARE
-	old integer;
 BEGIN
 	IF early_access_capacity_set.capacity < 0 THEN
 		RAISE EXCEPTION 'early access capacity must not be negative'
@@ -382,16 +380,9 @@ BEGIN
 				  DETAIL = pg_catalog.format('Got %s.', early_access_capacity_set.capacity),
 				  HINT = 'Give 0 or more, or NULL for no cap.';
 	END IF;
-	PERFORM cpub.early_access_lock();
-	old := cpub.early_access_capacity_value();
-	INSERT INTO cpub.settings AS s (name, value)
-	VALUES ('early_access_capacity',
-			coalesce(to_jsonb(early_access_capacity_set.capacity), 'null'::jsonb))
-	ON CONFLICT (name) DO UPDATE
-		SET value = excluded.value, updated_at = now();
-	PERFORM cpub.audit('early_access.set_capacity', 'setting', 'early_access_capacity',
-					   jsonb_build_object('from', old,
-										  'to', early_access_capacity_set.capacity));
+	PERFORM cpub.setting_write('early_access_capacity',
+							   coalesce(to_jsonb(early_access_capacity_set.capacity), 'null'::jsonb),
+							   'early_access.set_capacity');
 END
 $$;
 
