@@ -8,7 +8,8 @@
 #
 # Suites: unit (tests/unit, C, prove), pgtap (tests/pgtap/*.sql, pg_prove),
 # isolation (tests/isolation/specs/*.spec with expected/*.out, through
-# PostgreSQL's pg_isolation_regress; skipped when there are none).
+# PostgreSQL's pg_isolation_regress), e2e (tests/e2e/*.t, bash TAP scripts,
+# prove); a suite with no files is skipped.
 # The output ends with one line "N passed, N failed" counting assertions
 # over all suites; the exit status is nonzero when anything failed.
 set -uo pipefail
@@ -182,6 +183,22 @@ else
 			echo "isolation: differences in tests/isolation/regression.diffs"
 		fi
 	fi
+fi
+
+# --- end to end ------------------------------------------------------------------
+# TAP scripts (bash) driving the real parts; each makes its own database in
+# the test cluster (PGHOST, PGPORT, PGUSER are exported above).
+suite "e2e (tests/e2e)"
+out=$TMP/e2e.out
+shopt -s nullglob
+e2e_files=("$ROOT"/tests/e2e/*.t)
+shopt -u nullglob
+if [ ${#e2e_files[@]} -gt 0 ]; then
+	(cd "$ROOT" && PATH=$PGBIN:$PATH prove -e bash "${e2e_files[@]#"$ROOT"/}" 2>&1) |
+		tee "$out"
+	count_prove "$out" "${PIPESTATUS[0]}"
+else
+	echo "e2e: no tests/e2e/*.t, skipped"
 fi
 
 # --- summary -----------------------------------------------------------------
