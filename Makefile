@@ -54,7 +54,8 @@ format:
 format-check:
 	$(CLANG_FORMAT) --dry-run --Werror $(C_FILES)
 
-bench:
+bench: deps
+	$(MAKE) install
 	@if [ -x bench/run.sh ]; then bench/run.sh; else echo "bench: no bench/run.sh yet"; fi
 
 clean:
