@@ -10,8 +10,10 @@
  *		last one at least two letters.  Stored lowercased, so addresses are
  *		unique case-insensitively.  Internationalised domains must be given
  *		in their punycode (xn--) form.
- *	  - person name: 1 to 100 characters after trimming, no control
- *		characters.
+ *	  - person name: valid UTF-8, 1 to 100 characters after trimming, at
+ *		least one that is not a space, no control characters and no
+ *		invisible formatting characters (bidirectional overrides,
+ *		zero-width characters) that could disguise it in a log or a page.
  *	  - identifiers: see ident_rules below.
  *	  - password: 8 characters to 1024 bytes, not the email or its local
  *		part.
@@ -197,24 +199,90 @@ validate_email(const char *in, size_t len, char *out)
 	return why;
 }
 
+/*
+ * next_code_point
+ *		Decodes the UTF-8 sequence at s[*i] (len bytes in all), advances *i
+ *		past it and returns the code point, or -1 for a malformed sequence.
+ */
+static long
+next_code_point(const unsigned char *s, size_t len, size_t *i)
+{
+	unsigned char c = s[*i];
+	int			extra;
+	long		cp;
+
+	if (c < 0x80)
+	{
+		(*i)++;
+		return c;
+	}
+	if ((c & 0xE0) == 0xC0)
+		extra = 1, cp = c & 0x1F;
+	else if ((c & 0xF0) == 0xE0)
+		extra = 2, cp = c & 0x0F;
+	else if ((c & 0xF8) == 0xF0)
+		extra = 3, cp = c & 0x07;
+	else
+		return -1;
+	if (*i + extra >= len)
+		return -1;
+	for (int k = 1; k <= extra; k++)
+	{
+		if ((s[*i + k] & 0xC0) != 0x80)
+			return -1;
+		cp = (cp << 6) | (s[*i + k] & 0x3F);
+	}
+	*i += extra + 1;
+	return cp;
+}
+
+/*
+ * Control characters (C0, DEL, C1) and the invisible formatting characters
+ * that reorder or hide text when a name is shown in a terminal, a log or a
+ * page: bidirectional marks, embeddings, overrides and isolates, zero-width
+ * characters and the byte order mark.
+ */
+static bool
+is_control_or_format(long cp)
+{
+	return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) ||
+		cp == 0x061C || (cp >= 0x200B && cp <= 0x200F) ||
+		(cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x2069) ||
+		cp == 0xFEFF;
+}
+
+/* Unicode spaces beyond ASCII: no-break, ogham, en/em and friends, ideographic. */
+static bool
+is_unicode_space(long cp)
+{
+	return cp == ' ' || cp == 0xA0 || cp == 0x1680 ||
+		(cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F || cp == 0x205F ||
+		cp == 0x3000;
+}
+
 const char *
 validate_person_name(const char *in, size_t len, char *out)
 {
 	const char *s;
-	size_t		chars;
+	bool		visible = false;
 
 	len = trim(in, len, &s);
 	if (len == 0)
 		return "The name is empty.";
-	for (size_t i = 0; i < len; i++)
+	for (size_t i = 0; i < len;)
 	{
-		unsigned char c = (unsigned char) s[i];
+		long		cp = next_code_point((const unsigned char *) s, len, &i);
 
-		if (c < 0x20 || c == 0x7f)
+		if (cp < 0)
+			return "The name is not valid UTF-8.";
+		if (is_control_or_format(cp))
 			return "The name has a control character.";
+		if (!is_unicode_space(cp))
+			visible = true;
 	}
-	chars = validate_utf8_length(s, len);
-	if (chars > VALIDATE_NAME_MAX)
+	if (!visible)
+		return "The name is empty.";
+	if (validate_utf8_length(s, len) > VALIDATE_NAME_MAX)
 		return "The name is longer than 100 characters.";
 	memcpy(out, s, len);
 	out[len] = '\0';
