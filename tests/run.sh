@@ -6,7 +6,7 @@
 # (default 15499), with cheap argon2 settings and fsync off; the folder goes
 # away at the end, also on failure or interrupt.
 #
-# Suites: unit (tests/unit, C, prove), pgtap (tests/pgtap/*.sql, pg_prove),
+# Suites: format (make format-check), unit (tests/unit, C, prove), pgtap (tests/pgtap/*.sql, pg_prove),
 # isolation (tests/isolation/specs/*.spec with expected/*.out, through
 # PostgreSQL's pg_isolation_regress), e2e (tests/e2e/*.t, bash TAP scripts,
 # prove); a suite with no files is skipped.
@@ -106,6 +106,19 @@ setup_out=$(psql_q -d "$DB" -c "SET client_min_messages = warning" \
 		echo "$setup_out" >&2
 		fail_setup "could not create the extensions in $DB"
 	}
+
+# --- format ------------------------------------------------------------------
+# The C code follows .clang-format (make format fixes it).
+suite "format (clang-format)"
+if out=$(make -s -C "$ROOT" format-check 2>&1); then
+	echo "format: every C file follows .clang-format"
+	total_pass=$((total_pass + 1))
+else
+	echo "$out" | head -n 40
+	echo "format: run 'make format' (files above differ from .clang-format)"
+	total_fail=$((total_fail + 1))
+	any_failed=1
+fi
 
 # --- C unit tests ------------------------------------------------------------
 suite "unit (tests/unit)"

@@ -21,16 +21,16 @@
  * status (docs/errors.md); the subclass "Q" is ours, inside the range the
  * SQL standard leaves to implementations.
  */
-#define ERRCODE_CPUB_INVALID_EMAIL			MAKE_SQLSTATE('2','2','Q','0','1')
-#define ERRCODE_CPUB_INVALID_NAME			MAKE_SQLSTATE('2','2','Q','0','2')
-#define ERRCODE_CPUB_WEAK_PASSWORD			MAKE_SQLSTATE('2','2','Q','0','3')
-#define ERRCODE_CPUB_INVALID_IDENTIFIER		MAKE_SQLSTATE('2','2','Q','0','4')
-#define ERRCODE_CPUB_INVALID_TOKEN			MAKE_SQLSTATE('2','8','0','0','0')
-#define ERRCODE_CPUB_TOKEN_EXPIRED			MAKE_SQLSTATE('2','8','Q','0','3')
+#define ERRCODE_CPUB_INVALID_EMAIL		MAKE_SQLSTATE('2', '2', 'Q', '0', '1')
+#define ERRCODE_CPUB_INVALID_NAME		MAKE_SQLSTATE('2', '2', 'Q', '0', '2')
+#define ERRCODE_CPUB_WEAK_PASSWORD		MAKE_SQLSTATE('2', '2', 'Q', '0', '3')
+#define ERRCODE_CPUB_INVALID_IDENTIFIER MAKE_SQLSTATE('2', '2', 'Q', '0', '4')
+#define ERRCODE_CPUB_INVALID_TOKEN		MAKE_SQLSTATE('2', '8', '0', '0', '0')
+#define ERRCODE_CPUB_TOKEN_EXPIRED		MAKE_SQLSTATE('2', '8', 'Q', '0', '3')
 
 /* Tunables (GUCs), set in _PG_init. */
-extern int	cpub_argon2_opslimit;
-extern int	cpub_argon2_memlimit_kib;
+extern int cpub_argon2_opslimit;
+extern int cpub_argon2_memlimit_kib;
 
 /* identity.c: who the current transaction acts for. */
 extern void cpub_identity_init(void);
@@ -40,4 +40,4 @@ extern void cpub_identity_set_user(pg_uuid_t *user_id, pg_uuid_t *session_id,
 /* token.c */
 extern void cpub_token_init(void);
 
-#endif							/* CONTAINERPUB_H */
+#endif /* CONTAINERPUB_H */

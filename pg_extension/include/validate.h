@@ -15,10 +15,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define VALIDATE_EMAIL_MAX		254
-#define VALIDATE_NAME_MAX		100		/* characters */
-#define VALIDATE_PASSWORD_MIN	8		/* characters */
-#define VALIDATE_PASSWORD_MAX	1024	/* bytes */
+#define VALIDATE_EMAIL_MAX	  254
+#define VALIDATE_NAME_MAX	  100  /* characters */
+#define VALIDATE_PASSWORD_MIN 8	   /* characters */
+#define VALIDATE_PASSWORD_MAX 1024 /* bytes */
 
 /*
  * Each returns NULL when the input is valid, or a sentence saying why not
@@ -42,4 +42,4 @@ extern const char *validate_password(const char *pw, size_t len,
 /* The number of UTF-8 characters in s[0..len). */
 extern size_t validate_utf8_length(const char *s, size_t len);
 
-#endif							/* CPUB_VALIDATE_H */
+#endif /* CPUB_VALIDATE_H */

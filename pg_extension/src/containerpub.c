@@ -23,10 +23,10 @@
 
 PG_MODULE_MAGIC;
 
-int			cpub_argon2_opslimit = 2;
-int			cpub_argon2_memlimit_kib = 19456;
+int cpub_argon2_opslimit = 2;
+int cpub_argon2_memlimit_kib = 19456;
 
-void		_PG_init(void);
+void _PG_init(void);
 
 /*
  * _PG_init
@@ -38,9 +38,8 @@ void
 _PG_init(void)
 {
 	if (sodium_init() < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_SYSTEM_ERROR),
-				 errmsg("could not initialise libsodium")));
+		ereport(ERROR, (errcode(ERRCODE_SYSTEM_ERROR),
+						errmsg("could not initialise libsodium")));
 
 	/*
 	 * argon2id cost.  The defaults follow the OWASP password storage
@@ -49,18 +48,13 @@ _PG_init(void)
 	 */
 	DefineCustomIntVariable("cpub.argon2_opslimit",
 							"argon2id iterations (t) for new password hashes.",
-							NULL,
-							&cpub_argon2_opslimit,
-							2, 1, 16,
-							PGC_SUSET, 0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("cpub.argon2_memlimit_kib",
-							"argon2id memory (m) in KiB for new password hashes.",
-							NULL,
-							&cpub_argon2_memlimit_kib,
-							19456, 8, 1024 * 1024,
-							PGC_SUSET, GUC_UNIT_KB,
-							NULL, NULL, NULL);
+							NULL, &cpub_argon2_opslimit, 2, 1, 16, PGC_SUSET,
+							0, NULL, NULL, NULL);
+	DefineCustomIntVariable(
+		"cpub.argon2_memlimit_kib",
+		"argon2id memory (m) in KiB for new password hashes.", NULL,
+		&cpub_argon2_memlimit_kib, 19456, 8, 1024 * 1024, PGC_SUSET,
+		GUC_UNIT_KB, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("cpub");
 
 	cpub_identity_init();

@@ -29,11 +29,11 @@
 
 struct identity
 {
-	bool		is_set;
-	int			nest_level;		/* subtransaction level that set it */
-	pg_uuid_t	user_id;
-	pg_uuid_t	session_id;
-	bool		must_change_password;
+	bool	  is_set;
+	int		  nest_level; /* subtransaction level that set it */
+	pg_uuid_t user_id;
+	pg_uuid_t session_id;
+	bool	  must_change_password;
 };
 
 static struct identity current;
@@ -65,7 +65,7 @@ static void
 identity_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						  SubTransactionId parentSubid, void *arg)
 {
-	int			level = GetCurrentTransactionNestLevel();
+	int level = GetCurrentTransactionNestLevel();
 
 	if (!current.is_set || current.nest_level < level)
 		return;
@@ -111,7 +111,7 @@ cpub_identity_set_user(pg_uuid_t *user_id, pg_uuid_t *session_id,
 static Datum
 uuid_datum(pg_uuid_t *u)
 {
-	pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+	pg_uuid_t *copy = palloc(sizeof(pg_uuid_t));
 
 	memcpy(copy, u, sizeof(pg_uuid_t));
 	return UUIDPGetDatum(copy);
@@ -165,9 +165,8 @@ Datum
 cpub_set_user_identity(PG_FUNCTION_ARGS)
 {
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("user and session must not be null")));
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("user and session must not be null")));
 	cpub_identity_set_user(PG_GETARG_UUID_P(0), PG_GETARG_UUID_P(1),
 						   !PG_ARGISNULL(2) && PG_GETARG_BOOL(2));
 	PG_RETURN_VOID();

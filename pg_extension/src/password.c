@@ -22,7 +22,7 @@
 
 #include "containerpub.h"
 
-#define TEMP_PASSWORD_BYTES	12		/* 16 base64url characters, 96 bits */
+#define TEMP_PASSWORD_BYTES 12 /* 16 base64url characters, 96 bits */
 
 /* A hash of nothing in particular, to spend the same time on unknown users. */
 static char *dummy_hash = NULL;
@@ -42,15 +42,13 @@ memlimit_bytes(void)
 static char *
 password_hash_cstring(const char *pw, size_t len)
 {
-	char	   *out = palloc(crypto_pwhash_STRBYTES);
+	char *out = palloc(crypto_pwhash_STRBYTES);
 
-	if (crypto_pwhash_str_alg(out, pw, len,
-							  (unsigned long long) cpub_argon2_opslimit,
-							  memlimit_bytes(),
-							  crypto_pwhash_ALG_ARGON2ID13) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not hash password: out of memory")));
+	if (crypto_pwhash_str_alg(
+			out, pw, len, (unsigned long long) cpub_argon2_opslimit,
+			memlimit_bytes(), crypto_pwhash_ALG_ARGON2ID13) != 0)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("could not hash password: out of memory")));
 	return out;
 }
 
@@ -61,11 +59,10 @@ PG_FUNCTION_INFO_V1(cpub_password_hash);
 Datum
 cpub_password_hash(PG_FUNCTION_ARGS)
 {
-	text	   *pw = PG_GETARG_TEXT_PP(0);
+	text *pw = PG_GETARG_TEXT_PP(0);
 
 	PG_RETURN_TEXT_P(cstring_to_text(
-									 password_hash_cstring(VARDATA_ANY(pw),
-														   VARSIZE_ANY_EXHDR(pw))));
+		password_hash_cstring(VARDATA_ANY(pw), VARSIZE_ANY_EXHDR(pw))));
 }
 
 PG_FUNCTION_INFO_V1(cpub_password_verify);
@@ -79,9 +76,9 @@ PG_FUNCTION_INFO_V1(cpub_password_verify);
 Datum
 cpub_password_verify(PG_FUNCTION_ARGS)
 {
-	text	   *pw;
-	char	   *hash;
-	bool		ok;
+	text *pw;
+	char *hash;
+	bool  ok;
 
 	if (PG_ARGISNULL(1))
 		PG_RETURN_BOOL(false);
@@ -91,7 +88,7 @@ cpub_password_verify(PG_FUNCTION_ARGS)
 	{
 		if (dummy_hash == NULL)
 		{
-			char	   *h = password_hash_cstring("dummy", 5);
+			char *h = password_hash_cstring("dummy", 5);
 
 			dummy_hash = MemoryContextStrdup(TopMemoryContext, h);
 		}
@@ -114,11 +111,11 @@ PG_FUNCTION_INFO_V1(cpub_password_needs_rehash);
 Datum
 cpub_password_needs_rehash(PG_FUNCTION_ARGS)
 {
-	char	   *hash = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char *hash = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-	PG_RETURN_BOOL(crypto_pwhash_str_needs_rehash(hash,
-												  (unsigned long long) cpub_argon2_opslimit,
-												  memlimit_bytes()) != 0);
+	PG_RETURN_BOOL(crypto_pwhash_str_needs_rehash(
+					   hash, (unsigned long long) cpub_argon2_opslimit,
+					   memlimit_bytes()) != 0);
 }
 
 PG_FUNCTION_INFO_V1(cpub_random_password);
@@ -130,9 +127,9 @@ Datum
 cpub_random_password(PG_FUNCTION_ARGS)
 {
 	unsigned char raw[TEMP_PASSWORD_BYTES];
-	char		b64[sodium_base64_ENCODED_LEN(TEMP_PASSWORD_BYTES,
-											  sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-	text	   *out;
+	char		  b64[sodium_base64_ENCODED_LEN(
+				 TEMP_PASSWORD_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+	text		 *out;
 
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2base64(b64, sizeof(b64), raw, sizeof(raw),

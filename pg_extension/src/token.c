@@ -45,8 +45,8 @@
 
 #include "containerpub.h"
 
-#define TOKEN_RANDOM_BYTES	32
-#define TOKEN_MAX_LENGTH	128
+#define TOKEN_RANDOM_BYTES 32
+#define TOKEN_MAX_LENGTH   128
 
 
 /*
@@ -56,7 +56,7 @@
 static bytea *
 token_digest(const char *data, size_t len)
 {
-	bytea	   *out = palloc(VARHDRSZ + crypto_hash_sha256_BYTES);
+	bytea *out = palloc(VARHDRSZ + crypto_hash_sha256_BYTES);
 
 	SET_VARSIZE(out, VARHDRSZ + crypto_hash_sha256_BYTES);
 	crypto_hash_sha256((unsigned char *) VARDATA(out),
@@ -73,17 +73,16 @@ PG_FUNCTION_INFO_V1(cpub_token_new);
 Datum
 cpub_token_new(PG_FUNCTION_ARGS)
 {
-	text	   *prefix = PG_GETARG_TEXT_PP(0);
-	int			plen = VARSIZE_ANY_EXHDR(prefix);
-	unsigned char raw[TOKEN_RANDOM_BYTES];
-	char		b64[sodium_base64_ENCODED_LEN(TOKEN_RANDOM_BYTES,
-											  sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+	text		  *prefix = PG_GETARG_TEXT_PP(0);
+	int			   plen = VARSIZE_ANY_EXHDR(prefix);
+	unsigned char  raw[TOKEN_RANDOM_BYTES];
+	char		   b64[sodium_base64_ENCODED_LEN(
+				  TOKEN_RANDOM_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
 	StringInfoData buf;
 
 	if (plen < 1 || plen > 8)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("token prefix must be 1 to 8 characters")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("token prefix must be 1 to 8 characters")));
 
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2base64(b64, sizeof(b64), raw, sizeof(raw),
@@ -107,10 +106,10 @@ PG_FUNCTION_INFO_V1(cpub_token_digest);
 Datum
 cpub_token_digest(PG_FUNCTION_ARGS)
 {
-	text	   *token = PG_GETARG_TEXT_PP(0);
+	text *token = PG_GETARG_TEXT_PP(0);
 
-	PG_RETURN_BYTEA_P(token_digest(VARDATA_ANY(token),
-								   VARSIZE_ANY_EXHDR(token)));
+	PG_RETURN_BYTEA_P(
+		token_digest(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token)));
 }
 
 /*
@@ -121,13 +120,13 @@ cpub_token_digest(PG_FUNCTION_ARGS)
  */
 static struct
 {
-	Oid			relid;
-	AttrNumber	session_id;
-	AttrNumber	user_id;
-	AttrNumber	must_change_password;
-	AttrNumber	expires_at;
-	TupleDesc	result;			/* blessed, in TopMemoryContext */
-}			auth;
+	Oid		   relid;
+	AttrNumber session_id;
+	AttrNumber user_id;
+	AttrNumber must_change_password;
+	AttrNumber expires_at;
+	TupleDesc  result; /* blessed, in TopMemoryContext */
+} auth;
 
 static void
 auth_relcache_callback(Datum arg, Oid relid)
@@ -139,7 +138,7 @@ auth_relcache_callback(Datum arg, Oid relid)
 static AttrNumber
 auth_attnum(Oid relid, const char *name)
 {
-	AttrNumber	n = get_attnum(relid, name);
+	AttrNumber n = get_attnum(relid, name);
 
 	if (n == InvalidAttrNumber)
 		elog(ERROR, "cpub.access_tokens has no column \"%s\"", name);
@@ -154,14 +153,14 @@ auth_attnum(Oid relid, const char *name)
 static Relation
 auth_open(void)
 {
-	Relation	rel = NULL;
+	Relation rel = NULL;
 
 	if (OidIsValid(auth.relid))
 		rel = try_relation_open(auth.relid, AccessShareLock);
 	if (rel == NULL || !OidIsValid(auth.relid))
 	{
-		Oid			nsp = get_namespace_oid("cpub", false);
-		Oid			relid = get_relname_relid("access_tokens", nsp);
+		Oid nsp = get_namespace_oid("cpub", false);
+		Oid relid = get_relname_relid("access_tokens", nsp);
 
 		if (rel != NULL)
 			relation_close(rel, AccessShareLock);
@@ -181,7 +180,7 @@ void
 cpub_token_init(void)
 {
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-	TupleDesc	desc = CreateTemplateTupleDesc(5);
+	TupleDesc	  desc = CreateTemplateTupleDesc(5);
 
 	TupleDescInitEntry(desc, 1, "user_id", UUIDOID, -1, 0);
 	TupleDescInitEntry(desc, 2, "role", TEXTOID, -1, 0);
@@ -215,38 +214,40 @@ PG_FUNCTION_INFO_V1(cpub_authenticate);
 Datum
 cpub_authenticate(PG_FUNCTION_ARGS)
 {
-	text	   *token = PG_GETARG_TEXT_PP(0);
-	int			toklen = VARSIZE_ANY_EXHDR(token);
-	Relation	rel;
-	Relation	idx;
-	ScanKeyData key;
-	IndexScanDesc scan;
+	text		   *token = PG_GETARG_TEXT_PP(0);
+	int				toklen = VARSIZE_ANY_EXHDR(token);
+	Relation		rel;
+	Relation		idx;
+	ScanKeyData		key;
+	IndexScanDesc	scan;
 	TupleTableSlot *slot;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
-	pg_uuid_t	user_id;
-	pg_uuid_t	session_id;
-	bool		must_change = false;
-	TimestampTz expires_at = 0;
-	bool		found;
+	Datum			values[5];
+	bool			nulls[5] = {false, false, false, false, false};
+	pg_uuid_t		user_id;
+	pg_uuid_t		session_id;
+	bool			must_change = false;
+	TimestampTz		expires_at = 0;
+	bool			found;
 
 	if (toklen == 0 || toklen > TOKEN_MAX_LENGTH)
-		ereport(ERROR,
-				(errcode(ERRCODE_CPUB_INVALID_TOKEN),
-				 errmsg("invalid access token")));
+		ereport(ERROR, (errcode(ERRCODE_CPUB_INVALID_TOKEN),
+						errmsg("invalid access token")));
 
 	rel = auth_open();
 	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_BYTEAEQ,
 				PointerGetDatum(token_digest(VARDATA_ANY(token), toklen)));
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
+	scan = index_beginscan(rel, idx,
+						   ActiveSnapshotSet() ? GetActiveSnapshot()
+											   : GetTransactionSnapshot(),
+						   1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	slot = table_slot_create(rel, NULL);
 
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	if (found)
 	{
-		bool		isnull;
+		bool isnull;
 
 		memcpy(&user_id,
 			   DatumGetUUIDP(slot_getattr(slot, auth.user_id, &isnull)),
@@ -254,10 +255,10 @@ cpub_authenticate(PG_FUNCTION_ARGS)
 		memcpy(&session_id,
 			   DatumGetUUIDP(slot_getattr(slot, auth.session_id, &isnull)),
 			   sizeof(pg_uuid_t));
-		must_change = DatumGetBool(slot_getattr(slot, auth.must_change_password,
-												&isnull));
-		expires_at = DatumGetTimestampTz(slot_getattr(slot, auth.expires_at,
-													  &isnull));
+		must_change = DatumGetBool(
+			slot_getattr(slot, auth.must_change_password, &isnull));
+		expires_at =
+			DatumGetTimestampTz(slot_getattr(slot, auth.expires_at, &isnull));
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	index_endscan(scan);
@@ -283,6 +284,6 @@ cpub_authenticate(PG_FUNCTION_ARGS)
 	values[2] = UUIDPGetDatum(&session_id);
 	values[3] = BoolGetDatum(must_change);
 	values[4] = TimestampTzGetDatum(expires_at);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(auth.result, values,
-													  nulls)));
+	PG_RETURN_DATUM(
+		HeapTupleGetDatum(heap_form_tuple(auth.result, values, nulls)));
 }

@@ -31,9 +31,9 @@ struct ident_rule
 	const char *kind;
 	size_t		min;
 	size_t		max;
-	bool		hyphen;			/* '-' allowed inside */
-	bool		underscore;		/* '_' allowed */
-	const char *shape;			/* the rule in words, for errdetail */
+	bool		hyphen;		/* '-' allowed inside */
+	bool		underscore; /* '_' allowed */
+	const char *shape;		/* the rule in words, for errdetail */
 };
 
 /*
@@ -43,18 +43,18 @@ struct ident_rule
  */
 static const struct ident_rule ident_rules[] = {
 	{"organization", 2, 39, true, false,
-	"An organization name is 2 to 39 lowercase letters, digits or inner single hyphens, starting with a letter."},
+	 "An organization name is 2 to 39 lowercase letters, digits or inner single hyphens, starting with a letter."},
 	{"tier", 1, 63, false, true,
-	"A tier name is 1 to 63 lowercase letters, digits or underscores, starting with a letter."},
+	 "A tier name is 1 to 63 lowercase letters, digits or underscores, starting with a letter."},
 	{"feature_role", 1, 63, false, true,
-	"A feature role name is 1 to 63 lowercase letters, digits or underscores, starting with a letter."},
+	 "A feature role name is 1 to 63 lowercase letters, digits or underscores, starting with a letter."},
 };
 
 static bool
 is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-		c == '\v';
+		   c == '\v';
 }
 
 static bool
@@ -81,7 +81,7 @@ trim(const char *in, size_t len, const char **start)
 size_t
 validate_utf8_length(const char *s, size_t len)
 {
-	size_t		n = 0;
+	size_t n = 0;
 
 	for (size_t i = 0; i < len; i++)
 		if (((unsigned char) s[i] & 0xC0) != 0x80)
@@ -120,8 +120,8 @@ check_local_part(const char *s, size_t len)
 static const char *
 check_domain(const char *s, size_t len)
 {
-	size_t		label_start = 0;
-	int			labels = 0;
+	size_t label_start = 0;
+	int	   labels = 0;
 
 	if (len == 0)
 		return "The domain after the @ is empty.";
@@ -148,7 +148,7 @@ check_domain(const char *s, size_t len)
 		if (i == len)
 		{
 			/* the top-level domain: letters only, or punycode */
-			bool		alpha = llen >= 2;
+			bool alpha = llen >= 2;
 
 			for (size_t k = 0; k < llen && alpha; k++)
 				alpha = label[k] >= 'a' && label[k] <= 'z';
@@ -208,8 +208,8 @@ static long
 next_code_point(const unsigned char *s, size_t len, size_t *i)
 {
 	unsigned char c = s[*i];
-	int			extra;
-	long		cp;
+	int			  extra;
+	long		  cp;
 
 	if (c < 0x80)
 	{
@@ -245,10 +245,9 @@ next_code_point(const unsigned char *s, size_t len, size_t *i)
 static bool
 is_control_or_format(long cp)
 {
-	return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) ||
-		cp == 0x061C || (cp >= 0x200B && cp <= 0x200F) ||
-		(cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x2069) ||
-		cp == 0xFEFF;
+	return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x061C ||
+		   (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
+		   (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF;
 }
 
 /* Unicode spaces beyond ASCII: no-break, ogham, en/em and friends, ideographic. */
@@ -256,8 +255,8 @@ static bool
 is_unicode_space(long cp)
 {
 	return cp == ' ' || cp == 0xA0 || cp == 0x1680 ||
-		(cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F || cp == 0x205F ||
-		cp == 0x3000;
+		   (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F || cp == 0x205F ||
+		   cp == 0x3000;
 }
 
 const char *
@@ -271,7 +270,7 @@ validate_person_name(const char *in, size_t len, char *out)
 		return "The name is empty.";
 	for (size_t i = 0; i < len;)
 	{
-		long		cp = next_code_point((const unsigned char *) s, len, &i);
+		long cp = next_code_point((const unsigned char *) s, len, &i);
 
 		if (cp < 0)
 			return "The name is not valid UTF-8.";
@@ -306,7 +305,7 @@ validate_identifier(const char *kind, const char *in, size_t len)
 		return rule->shape;
 	for (size_t i = 0; i < len; i++)
 	{
-		char		c = in[i];
+		char c = in[i];
 
 		if (is_lower_alnum(c))
 			continue;
@@ -326,8 +325,8 @@ equal_ignoring_case(const char *a, size_t alen, const char *b, size_t blen)
 		return false;
 	for (size_t i = 0; i < alen; i++)
 	{
-		char		x = a[i];
-		char		y = b[i];
+		char x = a[i];
+		char y = b[i];
 
 		if (x >= 'A' && x <= 'Z')
 			x += 'a' - 'A';

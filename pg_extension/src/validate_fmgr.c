@@ -31,10 +31,9 @@ cpub_normalize_email(PG_FUNCTION_ARGS)
 	const char *why;
 
 	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_CPUB_INVALID_EMAIL),
-				 errmsg("invalid email address"),
-				 errdetail("The email address is missing.")));
+		ereport(ERROR, (errcode(ERRCODE_CPUB_INVALID_EMAIL),
+						errmsg("invalid email address"),
+						errdetail("The email address is missing.")));
 	in = PG_GETARG_TEXT_PP(0);
 	len = VARSIZE_ANY_EXHDR(in);
 	out = palloc(len + 1);
@@ -43,8 +42,7 @@ cpub_normalize_email(PG_FUNCTION_ARGS)
 	if (why != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CPUB_INVALID_EMAIL),
-				 errmsg("invalid email address"),
-				 errdetail("%s", why)));
+				 errmsg("invalid email address"), errdetail("%s", why)));
 	PG_RETURN_TEXT_P(cstring_to_text(out));
 }
 
@@ -63,10 +61,8 @@ cpub_check_person_name(PG_FUNCTION_ARGS)
 	const char *why = validate_person_name(VARDATA_ANY(in), len, out);
 
 	if (why != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CPUB_INVALID_NAME),
-				 errmsg("invalid %s", field),
-				 errdetail("%s", why)));
+		ereport(ERROR, (errcode(ERRCODE_CPUB_INVALID_NAME),
+						errmsg("invalid %s", field), errdetail("%s", why)));
 	PG_RETURN_TEXT_P(cstring_to_text(out));
 }
 
@@ -80,16 +76,17 @@ cpub_check_identifier(PG_FUNCTION_ARGS)
 {
 	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	text	   *name = PG_GETARG_TEXT_PP(1);
-	const char *why = validate_identifier(kind, VARDATA_ANY(name),
-										  VARSIZE_ANY_EXHDR(name));
+	const char *why =
+		validate_identifier(kind, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
 
 	if (why != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CPUB_INVALID_IDENTIFIER),
-				 errmsg("invalid %s name \"%s\"",
-						strcmp(kind, "feature_role") == 0 ? "feature role" : kind,
-						text_to_cstring(name)),
-				 errdetail("%s", why)));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_CPUB_INVALID_IDENTIFIER),
+			 errmsg("invalid %s name \"%s\"",
+					strcmp(kind, "feature_role") == 0 ? "feature role" : kind,
+					text_to_cstring(name)),
+			 errdetail("%s", why)));
 	PG_RETURN_TEXT_P(name);
 }
 
@@ -101,16 +98,18 @@ PG_FUNCTION_INFO_V1(cpub_check_password);
 Datum
 cpub_check_password(PG_FUNCTION_ARGS)
 {
-	text	   *pw = PG_GETARG_TEXT_PP(0);
-	char	   *email = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	const char *why = validate_password(VARDATA_ANY(pw), VARSIZE_ANY_EXHDR(pw),
-										email);
+	text *pw = PG_GETARG_TEXT_PP(0);
+	char *email =
+		PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	const char *why =
+		validate_password(VARDATA_ANY(pw), VARSIZE_ANY_EXHDR(pw), email);
 
 	if (why != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CPUB_WEAK_PASSWORD),
-				 errmsg("password does not meet the policy"),
-				 errdetail("%s", why),
-				 errhint("Use at least 8 characters; a passphrase of several words is best.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_CPUB_WEAK_PASSWORD),
+			 errmsg("password does not meet the policy"), errdetail("%s", why),
+			 errhint(
+				 "Use at least 8 characters; a passphrase of several words is best.")));
 	PG_RETURN_VOID();
 }

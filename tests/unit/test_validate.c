@@ -209,18 +209,25 @@ static const struct name_case name_cases[] = {
 	{LIT("Ada\0Evil"), NULL, N_CONTROL, "embedded NUL"},
 	{LIT("Ada\xC2\x85Lovelace"), NULL, N_CONTROL, "C1 control U+0085 (NEL)"},
 	{LIT("\xC2\x9B[31mAda"), NULL, N_CONTROL, "C1 escape U+009B (CSI)"},
-	{LIT("Ada\xE2\x80\xAE" "ecalevoL"), NULL, N_CONTROL,
-	 "right-to-left override U+202E"},
+	{LIT("Ada\xE2\x80\xAE"
+		 "ecalevoL"),
+	 NULL, N_CONTROL, "right-to-left override U+202E"},
 	{LIT("Ada\xE2\x81\xA6x"), NULL, N_CONTROL, "left-to-right isolate U+2066"},
-	{LIT("A\xE2\x80\x8B" "da"), NULL, N_CONTROL, "zero-width space U+200B"},
-	{LIT("\xEF\xBB\xBF" "Ada"), NULL, N_CONTROL, "byte order mark U+FEFF"},
+	{LIT("A\xE2\x80\x8B"
+		 "da"),
+	 NULL, N_CONTROL, "zero-width space U+200B"},
+	{LIT("\xEF\xBB\xBF"
+		 "Ada"),
+	 NULL, N_CONTROL, "byte order mark U+FEFF"},
 	{LIT("\xC2\xA0"), NULL, N_EMPTY, "no-break space only"},
 	{LIT(" \xE3\x80\x80\xE2\x80\x83 "), NULL, N_EMPTY,
 	 "ideographic and em spaces only"},
 	{LIT("Ada\xC2\xA0Lovelace"), "Ada\xC2\xA0Lovelace", NULL,
 	 "an inner no-break space is fine"},
-	{LIT("Ada\x80"), NULL, "The name is not valid UTF-8.", "a lone continuation byte"},
-	{LIT("Ada\xE2\x80"), NULL, "The name is not valid UTF-8.", "a truncated sequence"},
+	{LIT("Ada\x80"), NULL, "The name is not valid UTF-8.",
+	 "a lone continuation byte"},
+	{LIT("Ada\xE2\x80"), NULL, "The name is not valid UTF-8.",
+	 "a truncated sequence"},
 };
 
 struct ident_case
