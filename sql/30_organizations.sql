@@ -469,6 +469,57 @@ $$;
 GRANT EXECUTE ON FUNCTION cpub_api.organization_create(text, text)
 	TO cpub_developer;
 
+-- cpub.organization_require(role, organization, action, target_role,
+-- new_role): the one statement of who may do what in an organization,
+-- raising 42501 when the caller's role does not allow it.
+--   rename, delete              owners
+--   add, remove, set_role       owners and admins; only an owner grants the
+--                               owner role or removes or changes an owner
+-- (Leaving, removing oneself, is allowed to every member and not checked
+-- here.)
+CREATE FUNCTION cpub.organization_require(role text, organization text,
+										  action text,
+										  target_role text DEFAULT NULL,
+										  new_role text DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, cpub
+	AS $$
+DECLARE
+	detail text := pg_catalog.format('Your role is %s.', organization_require.role);
+BEGIN
+	IF organization_require.role = 'owner' THEN
+		RETURN;
+	END IF;
+	IF action IN ('rename', 'delete') THEN
+		RAISE EXCEPTION 'only an owner can % organization "%"', action, organization
+			USING ERRCODE = '42501', DETAIL = detail;
+	END IF;
+	IF organization_require.role <> 'admin' THEN
+		IF action = 'remove' THEN
+			RAISE EXCEPTION 'only an owner or an admin can remove members from organization "%"',
+				organization
+				USING ERRCODE = '42501', DETAIL = detail,
+					  HINT = 'A member can only remove themself (leave).';
+		END IF;
+		RAISE EXCEPTION 'only an owner or an admin can % organization "%"',
+			CASE action WHEN 'add' THEN 'add members to' ELSE 'set roles in' END,
+			organization
+			USING ERRCODE = '42501', DETAIL = detail;
+	END IF;
+	-- an admin
+	IF target_role = 'owner' THEN
+		RAISE EXCEPTION 'only an owner can % an owner',
+			CASE action WHEN 'remove' THEN 'remove' ELSE 'change the role of' END
+			USING ERRCODE = '42501', DETAIL = detail;
+	END IF;
+	IF new_role = 'owner' THEN
+		RAISE EXCEPTION 'only an owner can grant the owner role'
+			USING ERRCODE = '42501', DETAIL = detail;
+	END IF;
+END
+$$;
+
 -- cpub_api.organization_rename(organization, new_name): owners only (42501).
 CREATE FUNCTION cpub_api.organization_rename(organization text, new_name text)
 	RETURNS void
@@ -480,12 +531,8 @@ DECLARE
 	org record;
 BEGIN
 	org := cpub.organization_of_member(organization_rename.organization, me, true);
-	IF org.role <> 'owner' THEN
-		RAISE EXCEPTION 'only an owner can rename organization "%"',
-			organization_rename.organization
-			USING ERRCODE = '42501',
-				  DETAIL = pg_catalog.format('Your role is %s.', org.role);
-	END IF;
+	PERFORM cpub.organization_require(org.role, organization_rename.organization,
+									  'rename');
 	PERFORM cpub.organization_update_name(org.organization_id,
 		organization_rename.organization, organization_rename.new_name);
 END
@@ -504,12 +551,8 @@ DECLARE
 	org record;
 BEGIN
 	org := cpub.organization_of_member(organization_delete.organization, me, true);
-	IF org.role <> 'owner' THEN
-		RAISE EXCEPTION 'only an owner can delete organization "%"',
-			organization_delete.organization
-			USING ERRCODE = '42501',
-				  DETAIL = pg_catalog.format('Your role is %s.', org.role);
-	END IF;
+	PERFORM cpub.organization_require(org.role, organization_delete.organization,
+									  'delete');
 	PERFORM cpub.organization_remove(org.organization_id,
 									 organization_delete.organization);
 END
@@ -581,17 +624,8 @@ DECLARE
 BEGIN
 	PERFORM cpub.check_organization_role(organization_add_member.role);
 	org := cpub.organization_of_member(organization_add_member.organization, me, true);
-	IF org.role = 'member' THEN
-		RAISE EXCEPTION 'only an owner or an admin can add members to organization "%"',
-			organization_add_member.organization
-			USING ERRCODE = '42501',
-				  DETAIL = 'Your role is member.';
-	END IF;
-	IF org.role = 'admin' AND organization_add_member.role = 'owner' THEN
-		RAISE EXCEPTION 'only an owner can grant the owner role'
-			USING ERRCODE = '42501',
-				  DETAIL = 'Your role is admin.';
-	END IF;
+	PERFORM cpub.organization_require(org.role, organization_add_member.organization,
+									  'add', new_role => organization_add_member.role);
 	uid := cpub.organization_new_member(organization_add_member.email);
 	PERFORM cpub.organization_member_insert(org.organization_id,
 		organization_add_member.organization, uid,
@@ -620,18 +654,9 @@ BEGIN
 	target := cpub.organization_member_of(org.organization_id,
 		organization_remove_member.organization, organization_remove_member.email);
 	IF target.user_id <> me THEN
-		IF org.role = 'member' THEN
-			RAISE EXCEPTION 'only an owner or an admin can remove members from organization "%"',
-				organization_remove_member.organization
-				USING ERRCODE = '42501',
-					  DETAIL = 'Your role is member.',
-					  HINT = 'A member can only remove themself (leave).';
-		END IF;
-		IF org.role = 'admin' AND target.role = 'owner' THEN
-			RAISE EXCEPTION 'only an owner can remove an owner'
-				USING ERRCODE = '42501',
-					  DETAIL = 'Your role is admin.';
-		END IF;
+		PERFORM cpub.organization_require(org.role,
+										  organization_remove_member.organization,
+										  'remove', target_role => target.role);
 	END IF;
 	PERFORM cpub.organization_member_delete(org.organization_id,
 		organization_remove_member.organization, target.user_id,
@@ -658,23 +683,16 @@ BEGIN
 	PERFORM cpub.check_organization_role(organization_set_role.role);
 	org := cpub.organization_of_member(organization_set_role.organization, me, true);
 	IF org.role = 'member' THEN
-		RAISE EXCEPTION 'only an owner or an admin can set roles in organization "%"',
-			organization_set_role.organization
-			USING ERRCODE = '42501',
-				  DETAIL = 'Your role is member.';
+		-- before looking the target up, so a member learns nothing of others
+		PERFORM cpub.organization_require(org.role,
+										  organization_set_role.organization,
+										  'set_role');
 	END IF;
 	target := cpub.organization_member_of(org.organization_id,
 		organization_set_role.organization, organization_set_role.email);
-	IF org.role = 'admin' AND target.role = 'owner' THEN
-		RAISE EXCEPTION 'only an owner can change the role of an owner'
-			USING ERRCODE = '42501',
-				  DETAIL = 'Your role is admin.';
-	END IF;
-	IF org.role = 'admin' AND organization_set_role.role = 'owner' THEN
-		RAISE EXCEPTION 'only an owner can grant the owner role'
-			USING ERRCODE = '42501',
-				  DETAIL = 'Your role is admin.';
-	END IF;
+	PERFORM cpub.organization_require(org.role, organization_set_role.organization,
+									  'set_role', target.role,
+									  organization_set_role.role);
 	PERFORM cpub.organization_member_update(org.organization_id,
 		organization_set_role.organization, target.user_id,
 		organization_set_role.email, target.role, organization_set_role.role);
