@@ -43,7 +43,9 @@ is_root()
 as_owner()
 {
 	if is_root; then
-		runuser -u "$PGUSER_OS" -- "$@"
+		# From /, as PostgreSQL's tools try to return to the current folder,
+		# which the owner may not be able to enter (e.g. a checkout in /root).
+		(cd / && runuser -u "$PGUSER_OS" -- "$@")
 	else
 		"$@"
 	fi

@@ -48,13 +48,18 @@ start()
 	echo "Connect with:"
 	echo "  $("$CLUSTER" psql-hint "$DIR" "$PORT" "$DB")"
 	echo "  psql \"host=127.0.0.1 port=$PORT user=postgres dbname=$DB\""
-	echo "Server log: $DIR/log    Stop with: make stop"
+	local stop_cmd="make stop"
+	if [ -n "${CPUB_PGDIR:-}" ]; then
+		stop_cmd="CPUB_PGDIR=$DIR make stop"
+	fi
+	echo "Server log: $DIR/log    Stop with: $stop_cmd"
 }
 
 stop()
 {
 	if [ ! -d "$DIR/data" ]; then
-		echo "platform: nothing to stop (no cluster in $DIR)"
+		echo "platform: nothing to stop (no cluster in $DIR;" \
+			"set CPUB_PGDIR to the folder given to make run)"
 		return 0
 	fi
 	"$CLUSTER" stop "$DIR"
