@@ -131,7 +131,7 @@ SELECT pg_catalog.pg_extension_config_dump('cpub.settings', '');
 -- cpub.setting(name): the current value of a setting, as jsonb.
 CREATE FUNCTION cpub.setting(name text) RETURNS jsonb
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT coalesce(s.value, d.value)
 	  FROM cpub.setting_defaults d
@@ -144,7 +144,7 @@ CREATE FUNCTION cpub_admin.settings()
 	RETURNS TABLE (name text, value jsonb, default_value jsonb,
 				   description text, updated_at timestamptz)
 	LANGUAGE sql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT d.name, coalesce(s.value, d.value), d.value, d.description,
 		   s.updated_at
@@ -165,7 +165,7 @@ CREATE FUNCTION cpub.setting_write(name text, value jsonb,
 								   action text DEFAULT 'setting.set')
 	RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	d cpub.setting_defaults;
@@ -217,7 +217,7 @@ $$;
 CREATE FUNCTION cpub_admin.setting_set(name text, value jsonb)
 	RETURNS jsonb
 	LANGUAGE sql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$ SELECT cpub.setting_write(name, value) $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.setting_set(text, jsonb) TO cpub_admin_full;
 
@@ -231,7 +231,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.setting_set(text, jsonb) TO cpub_admin_full
 CREATE FUNCTION cpub.require_user(allow_temporary boolean DEFAULT false)
 	RETURNS uuid
 	LANGUAGE plpgsql STABLE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	uid uuid := cpub.current_user_id();
@@ -293,7 +293,7 @@ CREATE FUNCTION cpub.audit(action text, target_kind text, target_id text,
 						   actor_user_id uuid DEFAULT NULL)
 	RETURNS bigint
 	LANGUAGE plpgsql VOLATILE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	uid uuid := coalesce(cpub.current_user_id(), audit.actor_user_id);
@@ -317,7 +317,7 @@ $$;
 -- cpub.check_page_limit(limit): the page size of list functions, 1 to 500.
 CREATE FUNCTION cpub.check_page_limit("limit" integer) RETURNS integer
 	LANGUAGE plpgsql IMMUTABLE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	IF "limit" IS NULL OR "limit" < 1 OR "limit" > 500 THEN

@@ -44,7 +44,7 @@ CREATE FUNCTION cpub.check_tier_limit(limit_name text, value bigint,
 									  allow_zero boolean DEFAULT false)
 	RETURNS bigint
 	LANGUAGE plpgsql IMMUTABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	IF check_tier_limit.value IS NULL THEN
@@ -72,7 +72,7 @@ $$;
 CREATE FUNCTION cpub.tier_id(name text, lock boolean DEFAULT false)
 	RETURNS uuid
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	tid uuid;
@@ -101,7 +101,7 @@ CREATE FUNCTION cpub.effective_tier(user_id uuid DEFAULT NULL,
 									organization_id uuid DEFAULT NULL)
 	RETURNS cpub.tiers
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	assigned uuid;
@@ -151,7 +151,7 @@ CREATE FUNCTION cpub.tier_rows(only_name text DEFAULT NULL)
 				   assigned_users bigint, assigned_organizations bigint,
 				   created_at timestamptz, updated_at timestamptz)
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	RETURN QUERY
@@ -187,7 +187,7 @@ CREATE FUNCTION cpub_admin.tier_list()
 				   assigned_users bigint, assigned_organizations bigint,
 				   created_at timestamptz, updated_at timestamptz)
 	LANGUAGE sql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$ SELECT * FROM cpub.tier_rows(NULL) $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.tier_list() TO cpub_admin_viewer;
 
@@ -201,7 +201,7 @@ CREATE FUNCTION cpub_admin.tier_get(name text)
 				   assigned_users bigint, assigned_organizations bigint,
 				   created_at timestamptz, updated_at timestamptz)
 	LANGUAGE sql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$ SELECT * FROM cpub.tier_rows(coalesce(tier_get.name, '')) $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.tier_get(text) TO cpub_admin_viewer;
 
@@ -221,7 +221,7 @@ CREATE FUNCTION cpub_admin.tier_create(name text, max_functions integer,
 									   description text DEFAULT '')
 	RETURNS uuid
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	tid uuid;
@@ -275,7 +275,7 @@ CREATE FUNCTION cpub_admin.tier_update(name text,
 									   description text DEFAULT NULL)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	tid uuid := cpub.tier_id(tier_update.name, true);
@@ -349,7 +349,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.tier_update(text, integer, integer,
 CREATE FUNCTION cpub_admin.tier_delete(name text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	tid uuid := cpub.tier_id(tier_delete.name, true);
@@ -385,7 +385,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.tier_delete(text) TO cpub_admin_full;
 CREATE FUNCTION cpub_admin.tier_set_default(name text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	tid uuid;
@@ -417,7 +417,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.tier_set_default(text) TO cpub_admin_full;
 CREATE FUNCTION cpub_admin.tier_assign_user(user_id uuid, tier text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	tid uuid;
@@ -449,7 +449,7 @@ CREATE FUNCTION cpub_admin.tier_assign_organization(organization text,
 													tier text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	tid uuid;
@@ -490,7 +490,7 @@ CREATE FUNCTION cpub_api.my_tier()
 				   max_archive_mb integer, requests_per_second integer,
 				   is_default boolean)
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -514,7 +514,7 @@ CREATE FUNCTION cpub_api.organization_tier(organization text)
 				   max_archive_mb integer, requests_per_second integer,
 				   is_default boolean)
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();

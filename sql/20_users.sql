@@ -30,7 +30,7 @@ SELECT pg_catalog.pg_extension_config_dump('cpub.users', '');
 CREATE FUNCTION cpub.actor_name(user_id uuid DEFAULT cpub.current_user_id())
 	RETURNS text
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT coalesce((SELECT u.email FROM cpub.users u
 					  WHERE u.uuid = actor_name.user_id),
@@ -42,7 +42,7 @@ $$;
 -- cpub.user_row(user_id): the same, locked for update.
 CREATE FUNCTION cpub.require_known_user(user_id uuid) RETURNS cpub.users
 	LANGUAGE plpgsql STABLE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	u cpub.users;
@@ -60,7 +60,7 @@ $$;
 
 CREATE FUNCTION cpub.user_row(user_id uuid) RETURNS cpub.users
 	LANGUAGE plpgsql VOLATILE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	u cpub.users := cpub.require_known_user(user_row.user_id);
@@ -80,7 +80,7 @@ CREATE FUNCTION cpub_api.register(email text, password text,
 								  last_name text DEFAULT NULL)
 	RETURNS uuid
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	addr text := cpub.normalize_email(register.email);
@@ -114,7 +114,7 @@ CREATE FUNCTION cpub_api.me()
 				   status text, temporary_password boolean, tier text,
 				   created_at timestamptz, last_login_at timestamptz)
 	LANGUAGE sql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT u.uuid, u.email, u.first_name, u.last_name, u.status,
 		   u.temporary_password,
@@ -132,7 +132,7 @@ CREATE FUNCTION cpub_api.update_profile(first_name text DEFAULT NULL,
 										last_name text DEFAULT NULL)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -156,7 +156,7 @@ CREATE FUNCTION cpub_api.change_password(current_password text,
 										 new_password text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user(allow_temporary => true);
@@ -214,7 +214,7 @@ CREATE TYPE cpub_admin.user_info AS (
 
 CREATE FUNCTION cpub.user_info(u cpub.users) RETURNS cpub_admin.user_info
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT u.uuid, u.email, u.first_name, u.last_name, u.status,
 		   u.temporary_password, u.keycloak_user_id,
@@ -236,7 +236,7 @@ CREATE FUNCTION cpub_admin.user_list(search text DEFAULT NULL,
 									 "limit" integer DEFAULT 50)
 	RETURNS SETOF cpub_admin.user_info
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	pattern text;
@@ -269,7 +269,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.user_list(text, text, text, integer)
 CREATE FUNCTION cpub_admin.user_get(user_id uuid)
 	RETURNS cpub_admin.user_info
 	LANGUAGE sql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$ SELECT cpub.user_info(cpub.require_known_user(user_id)) $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.user_get(uuid) TO cpub_admin_viewer;
 
@@ -279,7 +279,7 @@ CREATE FUNCTION cpub.user_set_status(user_id uuid, from_status text,
 									 to_status text, reason text, action text)
 	RETURNS cpub_admin.user_info
 	LANGUAGE plpgsql VOLATILE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	u cpub.users := cpub.user_row(user_set_status.user_id);
@@ -313,24 +313,24 @@ $$;
 CREATE FUNCTION cpub_admin.user_disable(user_id uuid, reason text DEFAULT NULL)
 	RETURNS cpub_admin.user_info
 	LANGUAGE sql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$ SELECT cpub.user_set_status(user_id, 'active', 'blocked', reason, 'user.disable') $$;
 CREATE FUNCTION cpub_admin.user_enable(user_id uuid, reason text DEFAULT NULL)
 	RETURNS cpub_admin.user_info
 	LANGUAGE sql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$ SELECT cpub.user_set_status(user_id, 'blocked', 'active', reason, 'user.enable') $$;
 -- Soft delete: the row, its email and everything that references it stay;
 -- login is refused and sessions are revoked.
 CREATE FUNCTION cpub_admin.user_delete(user_id uuid, reason text DEFAULT NULL)
 	RETURNS cpub_admin.user_info
 	LANGUAGE sql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$ SELECT cpub.user_set_status(user_id, 'active', 'deleted', reason, 'user.delete') $$;
 CREATE FUNCTION cpub_admin.user_restore(user_id uuid, reason text DEFAULT NULL)
 	RETURNS cpub_admin.user_info
 	LANGUAGE sql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$ SELECT cpub.user_set_status(user_id, 'deleted', 'active', reason, 'user.restore') $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.user_disable(uuid, text),
 	cpub_admin.user_enable(uuid, text), cpub_admin.user_delete(uuid, text),
@@ -341,7 +341,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.user_disable(uuid, text),
 CREATE FUNCTION cpub_admin.user_set_temporary_password(user_id uuid)
 	RETURNS text
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	u cpub.users := cpub.user_row(user_set_temporary_password.user_id);
@@ -371,7 +371,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.user_set_temporary_password(uuid)
 CREATE FUNCTION cpub_admin.user_revoke_sessions(user_id uuid)
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	u cpub.users := cpub.user_row(user_revoke_sessions.user_id);

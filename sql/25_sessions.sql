@@ -69,7 +69,7 @@ CREATE FUNCTION cpub.session_issue(session_id uuid, user_id uuid,
 								   must_change_password boolean)
 	RETURNS cpub_api.session_tokens
 	LANGUAGE plpgsql VOLATILE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	r cpub_api.session_tokens;
@@ -100,7 +100,7 @@ CREATE FUNCTION cpub.revoke_sessions(user_id uuid, reason text,
 									 keep uuid DEFAULT NULL)
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	n integer;
@@ -124,7 +124,7 @@ $$;
 CREATE FUNCTION cpub.revoke_session(session_id uuid, reason text)
 	RETURNS boolean
 	LANGUAGE plpgsql VOLATILE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	UPDATE cpub.sessions s
@@ -147,7 +147,7 @@ $$;
 CREATE FUNCTION cpub_api.login(email text, password text)
 	RETURNS cpub_api.session_tokens
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	addr text := cpub.normalize_email(login.email);
@@ -207,7 +207,7 @@ GRANT EXECUTE ON FUNCTION cpub_api.authenticate(text) TO cpub_anon;
 CREATE FUNCTION cpub_api.logout()
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user(allow_temporary => true);
@@ -225,7 +225,7 @@ CREATE FUNCTION cpub_api.sessions()
 				   refreshed_at timestamptz, expires_at timestamptz,
 				   current boolean)
 	LANGUAGE sql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT s.id, s.created_at, s.refreshed_at, s.expires_at,
 		   s.id = cpub.current_session_id()
@@ -241,7 +241,7 @@ GRANT EXECUTE ON FUNCTION cpub_api.sessions() TO cpub_developer;
 CREATE FUNCTION cpub_api.revoke_session(session_id uuid)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -269,7 +269,7 @@ CREATE FUNCTION cpub_api.rotate_refresh_token(refresh_token text,
 											  OUT tokens cpub_api.session_tokens)
 	RETURNS record
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	rt cpub.refresh_tokens;
@@ -371,7 +371,7 @@ GRANT EXECUTE ON PROCEDURE cpub_api.refresh(text, text, timestamptz,
 CREATE FUNCTION cpub_worker.purge_expired_sessions()
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	keep interval := (cpub.setting('refresh_token_ttl') #>> '{}')::interval;

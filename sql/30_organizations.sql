@@ -38,7 +38,7 @@ CREATE INDEX organization_members_user
 CREATE FUNCTION cpub.organization_ids_of(user_id uuid)
 	RETURNS SETOF uuid
 	LANGUAGE sql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT m.organization_id FROM cpub.organization_members m
 	 WHERE m.user_id = organization_ids_of.user_id
@@ -65,7 +65,7 @@ SELECT pg_catalog.pg_extension_config_dump('cpub.organization_members', '');
 CREATE FUNCTION cpub.check_organization_role(role text)
 	RETURNS text
 	LANGUAGE plpgsql IMMUTABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	IF check_organization_role.role IS NULL
@@ -85,7 +85,7 @@ $$;
 CREATE FUNCTION cpub.organization_lock(name text)
 	RETURNS uuid
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	oid_ uuid;
@@ -109,7 +109,7 @@ CREATE FUNCTION cpub.organization_of_member(organization text, user_id uuid,
 											OUT organization_id uuid,
 											OUT role text)
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	IF organization_of_member.lock THEN
@@ -147,7 +147,7 @@ CREATE FUNCTION cpub.organization_member_of(organization_id uuid,
 											organization text, email text,
 											OUT user_id uuid, OUT role text)
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	SELECT u.uuid, m.role
@@ -171,7 +171,7 @@ $$;
 CREATE FUNCTION cpub.organization_new_member(email text)
 	RETURNS uuid
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	uid uuid;
@@ -201,7 +201,7 @@ CREATE FUNCTION cpub.organization_insert(name text, display_name text,
 										 owner uuid, created_by uuid)
 	RETURNS uuid
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	oid_ uuid;
@@ -239,7 +239,7 @@ CREATE FUNCTION cpub.organization_update_name(organization_id uuid, name text,
 											  new_name text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	PERFORM cpub.check_identifier('organization',
@@ -267,7 +267,7 @@ $$;
 CREATE FUNCTION cpub.organization_remove(organization_id uuid, name text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	PERFORM cpub.audit('organization.delete', 'organization',
@@ -291,7 +291,7 @@ CREATE FUNCTION cpub.organization_check_owner_left(organization_id uuid,
 												   verb text)
 	RETURNS void
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	IF (SELECT pg_catalog.count(*) FROM cpub.organization_members m
@@ -316,7 +316,7 @@ CREATE FUNCTION cpub.organization_member_insert(organization_id uuid,
 												role text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	BEGIN
@@ -350,7 +350,7 @@ CREATE FUNCTION cpub.organization_member_delete(organization_id uuid,
 												role text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	IF organization_member_delete.role = 'owner' THEN
@@ -380,7 +380,7 @@ CREATE FUNCTION cpub.organization_member_update(organization_id uuid,
 												old_role text, new_role text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	IF organization_member_update.old_role = organization_member_update.new_role THEN
@@ -416,7 +416,7 @@ CREATE FUNCTION cpub.organization_rows(only_name text, search text,
 				   tier_assigned boolean, members bigint, created_by uuid,
 				   created_at timestamptz, updated_at timestamptz)
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	pattern text;
@@ -457,7 +457,7 @@ CREATE FUNCTION cpub_api.organization_create(name text,
 											 display_name text DEFAULT NULL)
 	RETURNS uuid
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -483,7 +483,7 @@ CREATE FUNCTION cpub.organization_require(role text, organization text,
 										  new_role text DEFAULT NULL)
 	RETURNS void
 	LANGUAGE plpgsql STABLE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	detail text := pg_catalog.format('Your role is %s.', organization_require.role);
@@ -524,7 +524,7 @@ $$;
 CREATE FUNCTION cpub_api.organization_rename(organization text, new_name text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -544,7 +544,7 @@ GRANT EXECUTE ON FUNCTION cpub_api.organization_rename(text, text)
 CREATE FUNCTION cpub_api.organization_delete(organization text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -565,7 +565,7 @@ CREATE FUNCTION cpub_api.my_organizations()
 	RETURNS TABLE (name text, display_name text, role text, tier text,
 				   members bigint, created_at timestamptz)
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -590,7 +590,7 @@ CREATE FUNCTION cpub_api.organization_members(organization text)
 	RETURNS TABLE (email text, first_name text, last_name text, role text,
 				   joined_at timestamptz)
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -615,7 +615,7 @@ CREATE FUNCTION cpub_api.organization_add_member(organization text, email text,
 												 role text DEFAULT 'member')
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -642,7 +642,7 @@ CREATE FUNCTION cpub_api.organization_remove_member(organization text,
 													email text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -673,7 +673,7 @@ CREATE FUNCTION cpub_api.organization_set_role(organization text, email text,
 											   role text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -714,7 +714,7 @@ CREATE FUNCTION cpub_admin.organization_list(search text DEFAULT NULL,
 				   tier_assigned boolean, members bigint, created_by uuid,
 				   created_at timestamptz, updated_at timestamptz)
 	LANGUAGE sql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT * FROM cpub.organization_rows(NULL, organization_list.search,
 										 organization_list.after,
@@ -729,7 +729,7 @@ CREATE FUNCTION cpub_admin.organization_get(name text)
 				   tier_assigned boolean, members bigint, created_by uuid,
 				   created_at timestamptz, updated_at timestamptz)
 	LANGUAGE sql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT * FROM cpub.organization_rows(coalesce(organization_get.name, ''),
 										 NULL, NULL, 1)
@@ -742,7 +742,7 @@ CREATE FUNCTION cpub_admin.organization_members(organization text)
 	RETURNS TABLE (user_id uuid, email text, first_name text, last_name text,
 				   status text, role text, joined_at timestamptz)
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	oid_ uuid;
@@ -778,7 +778,7 @@ CREATE FUNCTION cpub_admin.organization_create(name text, owner_email text,
 											   display_name text DEFAULT NULL)
 	RETURNS uuid
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	owner uuid;
@@ -798,7 +798,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.organization_create(text, text, text)
 CREATE FUNCTION cpub_admin.organization_rename(organization text, new_name text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	PERFORM cpub.organization_update_name(
@@ -813,7 +813,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.organization_rename(text, text)
 CREATE FUNCTION cpub_admin.organization_delete(organization text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	PERFORM cpub.organization_remove(
@@ -830,7 +830,7 @@ CREATE FUNCTION cpub_admin.organization_add_member(organization text,
 												   role text DEFAULT 'member')
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	oid_ uuid;
@@ -852,7 +852,7 @@ CREATE FUNCTION cpub_admin.organization_remove_member(organization text,
 													  email text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	oid_ uuid;
@@ -875,7 +875,7 @@ CREATE FUNCTION cpub_admin.organization_set_role(organization text,
 												 email text, role text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	oid_ uuid;

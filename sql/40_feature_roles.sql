@@ -26,7 +26,7 @@ SELECT pg_catalog.pg_extension_config_dump('cpub.feature_roles', '');
 -- One probe of the primary key; false for NULL arguments.
 CREATE FUNCTION cpub.has_feature_role(user_id uuid, role text) RETURNS boolean
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT EXISTS (SELECT FROM cpub.feature_roles f
 					WHERE f.user_id = has_feature_role.user_id
@@ -41,7 +41,7 @@ CREATE FUNCTION cpub.feature_role_add(user_id uuid, role text,
 									  detail jsonb DEFAULT '{}')
 	RETURNS boolean
 	LANGUAGE plpgsql VOLATILE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	INSERT INTO cpub.feature_roles AS f (user_id, role, granted_by)
@@ -64,7 +64,7 @@ CREATE FUNCTION cpub.feature_role_remove(user_id uuid, role text,
 										 detail jsonb DEFAULT '{}')
 	RETURNS boolean
 	LANGUAGE plpgsql VOLATILE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	held cpub.feature_roles;
@@ -93,7 +93,7 @@ $$;
 CREATE FUNCTION cpub_api.my_feature_roles()
 	RETURNS TABLE (role text, granted_at timestamptz)
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -110,7 +110,7 @@ GRANT EXECUTE ON FUNCTION cpub_api.my_feature_roles() TO cpub_developer;
 -- cpub_api.has_feature_role(role): whether the caller holds the role.
 CREATE FUNCTION cpub_api.has_feature_role(role text) RETURNS boolean
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -131,7 +131,7 @@ CREATE FUNCTION cpub_admin.feature_role_list(user_id uuid DEFAULT NULL,
 	RETURNS TABLE (user_id uuid, email text, role text,
 				   granted_at timestamptz, granted_by text)
 	LANGUAGE sql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT cpub.require_known_user(feature_role_list.user_id)
 	 WHERE feature_role_list.user_id IS NOT NULL;
@@ -151,7 +151,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.feature_role_list(uuid, text)
 CREATE FUNCTION cpub_admin.feature_role_grant(user_id uuid, role text)
 	RETURNS SETOF cpub.feature_roles
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	IF feature_role_grant.role IS NULL THEN
@@ -183,7 +183,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.feature_role_grant(uuid, text)
 CREATE FUNCTION cpub_admin.feature_role_revoke(user_id uuid, role text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	PERFORM cpub.require_known_user(feature_role_revoke.user_id);

@@ -65,7 +65,7 @@ CREATE TYPE cpub_admin.early_access_request AS (
 -- NULL for no cap.
 CREATE FUNCTION cpub.early_access_capacity_value() RETURNS integer
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT CASE WHEN jsonb_typeof(v.value) = 'number' THEN (v.value)::integer END
 	  FROM (SELECT cpub.setting('early_access_capacity') AS value) v
@@ -78,7 +78,7 @@ $$;
 -- previous holder committed.
 CREATE FUNCTION cpub.early_access_lock() RETURNS void
 	LANGUAGE sql VOLATILE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT FROM cpub.setting_defaults d
 	 WHERE d.name = 'early_access_capacity'
@@ -89,7 +89,7 @@ $$;
 -- 22023 beyond 1000 characters.
 CREATE FUNCTION cpub.early_access_note(note text) RETURNS text
 	LANGUAGE plpgsql IMMUTABLE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	n text := nullif(btrim(note, E' \t\r\n\f\v'), '');
@@ -111,7 +111,7 @@ $$;
 CREATE FUNCTION cpub.early_access_decide(request_id uuid, status text, note text)
 	RETURNS SETOF cpub.early_access_requests
 	LANGUAGE plpgsql VOLATILE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	req cpub.early_access_requests;
@@ -201,7 +201,7 @@ $$;
 CREATE FUNCTION cpub_api.early_access_request(reason text)
 	RETURNS SETOF cpub_api.early_access
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -266,7 +266,7 @@ GRANT EXECUTE ON FUNCTION cpub_api.early_access_request(text) TO cpub_developer;
 CREATE FUNCTION cpub_api.early_access_status()
 	RETURNS SETOF cpub_api.early_access
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();
@@ -297,7 +297,7 @@ CREATE FUNCTION cpub_admin.early_access_list(status text DEFAULT NULL,
 											 "limit" integer DEFAULT 50)
 	RETURNS SETOF cpub_admin.early_access_request
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	n integer := cpub.check_page_limit(early_access_list."limit");
@@ -355,7 +355,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.early_access_list(text, uuid, integer)
 CREATE FUNCTION cpub_admin.early_access_capacity()
 	RETURNS TABLE (capacity integer, approved integer, remaining integer)
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	RETURN QUERY
@@ -371,7 +371,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.early_access_capacity() TO cpub_admin_viewe
 -- cpub.early_access_capacity_set(capacity): sets the cap, see below.
 CREATE FUNCTION cpub.early_access_capacity_set(capacity integer) RETURNS void
 	LANGUAGE plpgsql VOLATILE
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
 	IF early_access_capacity_set.capacity < 0 THEN
@@ -392,7 +392,7 @@ $$;
 CREATE FUNCTION cpub_admin.early_access_set_capacity(capacity integer)
 	RETURNS TABLE (capacity integer, approved integer, remaining integer)
 	LANGUAGE sql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT cpub.early_access_capacity_set(early_access_set_capacity.capacity);
 	SELECT c.capacity, c.approved, c.remaining
@@ -408,7 +408,7 @@ CREATE FUNCTION cpub_admin.early_access_approve(request_id uuid,
 												note text DEFAULT NULL)
 	RETURNS SETOF cpub_admin.early_access_request
 	LANGUAGE sql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT d.id, d.user_id, u.email, d.reason, d.status, d.created_at,
 		   d.updated_at, d.decided_at, d.decided_by, d.note
@@ -425,7 +425,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.early_access_approve(uuid, text)
 CREATE FUNCTION cpub_admin.early_access_reject(request_id uuid, note text)
 	RETURNS SETOF cpub_admin.early_access_request
 	LANGUAGE sql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT d.id, d.user_id, u.email, d.reason, d.status, d.created_at,
 		   d.updated_at, d.decided_at, d.decided_by, d.note
@@ -442,7 +442,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.early_access_reject(uuid, text)
 CREATE FUNCTION cpub_admin.early_access_waitlist(request_id uuid, note text)
 	RETURNS SETOF cpub_admin.early_access_request
 	LANGUAGE sql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT d.id, d.user_id, u.email, d.reason, d.status, d.created_at,
 		   d.updated_at, d.decided_at, d.decided_by, d.note

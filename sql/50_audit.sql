@@ -24,7 +24,7 @@ CREATE FUNCTION cpub_admin.audit_log(since timestamptz DEFAULT NULL,
 									 "limit" integer DEFAULT 50)
 	RETURNS SETOF cpub.audit_log
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	n integer := cpub.check_page_limit(audit_log."limit");
@@ -93,7 +93,7 @@ CREATE FUNCTION cpub_api.my_audit_log(after bigint DEFAULT NULL,
 	RETURNS TABLE (id bigint, at timestamptz, action text, target_kind text,
 				   target_id text, detail jsonb)
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cpub
+	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 DECLARE
 	me uuid := cpub.require_user();

@@ -13,8 +13,8 @@ SELECT p.oid, p.oid::regprocedure::text AS name, n.nspname AS schema,
 SELECT is_empty($$
 	SELECT name FROM our_routines
 	 WHERE prosecdef
-	   AND NOT coalesce(proconfig @> ARRAY['search_path=pg_catalog, cpub'], false)
-$$, 'every SECURITY DEFINER function pins search_path = pg_catalog, cpub');
+	   AND NOT coalesce(proconfig @> ARRAY['search_path=pg_catalog, cpub, pg_temp'], false)
+$$, 'every SECURITY DEFINER function pins search_path = pg_catalog, cpub, pg_temp');
 
 SELECT is_empty($$
 	SELECT name FROM our_routines
