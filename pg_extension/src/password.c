@@ -24,8 +24,14 @@
 
 #define TEMP_PASSWORD_BYTES 12 /* 16 base64url characters, 96 bits */
 
-/* A hash of nothing in particular, to spend the same time on unknown users. */
+/*
+ * A hash of nothing in particular, to spend the same time on unknown users
+ * as on known ones; made again when the cost settings change, so that it
+ * costs what a current hash costs.
+ */
 static char *dummy_hash = NULL;
+static int	 dummy_opslimit;
+static int	 dummy_memlimit_kib;
 
 static size_t
 memlimit_bytes(void)
@@ -86,11 +92,16 @@ cpub_password_verify(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 	{
-		if (dummy_hash == NULL)
+		if (dummy_hash == NULL || dummy_opslimit != cpub_argon2_opslimit ||
+			dummy_memlimit_kib != cpub_argon2_memlimit_kib)
 		{
 			char *h = password_hash_cstring("dummy", 5);
 
+			if (dummy_hash != NULL)
+				pfree(dummy_hash);
 			dummy_hash = MemoryContextStrdup(TopMemoryContext, h);
+			dummy_opslimit = cpub_argon2_opslimit;
+			dummy_memlimit_kib = cpub_argon2_memlimit_kib;
 		}
 		hash = dummy_hash;
 	}

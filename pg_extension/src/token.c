@@ -203,7 +203,9 @@ PG_FUNCTION_INFO_V1(cpub_authenticate);
  *		Resolves an access token to its developer and makes the current
  *		transaction act for that developer (identity.c).  The returned role is
  *		the database role the HTTP front switches to.  Fails with 28000 for an
- *		unknown or revoked token and 28Q03 for an expired one.
+ *		unknown or revoked token (or NULL) and 28Q03 for an expired one.
+ *		Revocation and expiry are judged now, not as of the transaction's
+ *		start.
  *
  *		The hot path of every request, so it reads the primary-key index of
  *		cpub.access_tokens directly, as PostgreSQL's catalog lookups do: one
@@ -214,8 +216,9 @@ PG_FUNCTION_INFO_V1(cpub_authenticate);
 Datum
 cpub_authenticate(PG_FUNCTION_ARGS)
 {
-	text		   *token = PG_GETARG_TEXT_PP(0);
-	int				toklen = VARSIZE_ANY_EXHDR(token);
+	text		   *token;
+	int				toklen;
+	Snapshot		snapshot;
 	Relation		rel;
 	Relation		idx;
 	ScanKeyData		key;
@@ -229,6 +232,12 @@ cpub_authenticate(PG_FUNCTION_ARGS)
 	TimestampTz		expires_at = 0;
 	bool			found;
 
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_CPUB_INVALID_TOKEN),
+						errmsg("invalid access token"),
+						errdetail("No token was given.")));
+	token = PG_GETARG_TEXT_PP(0);
+	toklen = VARSIZE_ANY_EXHDR(token);
 	if (toklen == 0 || toklen > TOKEN_MAX_LENGTH)
 		ereport(ERROR, (errcode(ERRCODE_CPUB_INVALID_TOKEN),
 						errmsg("invalid access token")));
@@ -237,10 +246,12 @@ cpub_authenticate(PG_FUNCTION_ARGS)
 	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_BYTEAEQ,
 				PointerGetDatum(token_digest(VARDATA_ANY(token), toklen)));
-	scan = index_beginscan(rel, idx,
-						   ActiveSnapshotSet() ? GetActiveSnapshot()
-											   : GetTransactionSnapshot(),
-						   1, 0);
+	/*
+	 * The latest snapshot, not the transaction's: a session revoked after a
+	 * long (REPEATABLE READ) transaction began must not authenticate in it.
+	 */
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = index_beginscan(rel, idx, snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	slot = table_slot_create(rel, NULL);
 
@@ -262,6 +273,7 @@ cpub_authenticate(PG_FUNCTION_ARGS)
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
 	index_close(idx, NoLock);
 	table_close(rel, NoLock);
 
@@ -271,7 +283,7 @@ cpub_authenticate(PG_FUNCTION_ARGS)
 				 errmsg("invalid access token"),
 				 errdetail("The token is unknown or its session was revoked."),
 				 errhint("Log in again.")));
-	if (expires_at <= GetCurrentTransactionStartTimestamp())
+	if (expires_at <= GetCurrentTimestamp())
 		ereport(ERROR,
 				(errcode(ERRCODE_CPUB_TOKEN_EXPIRED),
 				 errmsg("access token expired"),

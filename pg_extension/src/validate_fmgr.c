@@ -98,18 +98,22 @@ PG_FUNCTION_INFO_V1(cpub_check_password);
 Datum
 cpub_check_password(PG_FUNCTION_ARGS)
 {
-	text *pw = PG_GETARG_TEXT_PP(0);
-	char *email =
-		PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	const char *why =
-		validate_password(VARDATA_ANY(pw), VARSIZE_ANY_EXHDR(pw), email);
+	text	   *pw;
+	char	   *email;
+	const char *why;
 
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("password is required")));
+	pw = PG_GETARG_TEXT_PP(0);
+	email = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	why = validate_password(VARDATA_ANY(pw), VARSIZE_ANY_EXHDR(pw), email);
 	if (why != NULL)
-		ereport(
-			ERROR,
-			(errcode(ERRCODE_CPUB_WEAK_PASSWORD),
-			 errmsg("password does not meet the policy"), errdetail("%s", why),
-			 errhint(
-				 "Use at least 8 characters; a passphrase of several words is best.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_CPUB_WEAK_PASSWORD),
+				 errmsg("password does not meet the policy"),
+				 errdetail("%s", why),
+				 errhint("Use at least 8 characters; a passphrase of several "
+						 "words is best.")));
 	PG_RETURN_VOID();
 }

@@ -1,7 +1,7 @@
 -- tests/pgtap/20_users.sql: registration, passwords, profile, and the admin's
 -- user management.
 BEGIN;
-SELECT plan(63);
+SELECT plan(65);
 
 -- Acting as a developer: log in and authenticate, as the HTTP front does.
 CREATE FUNCTION pg_temp.act_as(email text, password text DEFAULT 'correct horse')
@@ -80,6 +80,10 @@ SELECT throws_ok($$SELECT cpub_api.login('nobody@example.com', 'correct horse')$
 				 'an unknown email gets the same error as a wrong password');
 SELECT throws_ok($$SELECT cpub_api.login('alice@example.com', NULL)$$,
 				 '28P01', 'invalid email or password', 'a missing password is refused');
+SELECT throws_ok(format('SELECT cpub_api.login(%L, %L)', 'alice@example.com', repeat('x', 1025)),
+				 '28P01', 'invalid email or password', 'a password over 1024 bytes is refused before hashing');
+SELECT throws_ok($$SELECT cpub.check_password(NULL, 'alice@example.com')$$,
+				 '22004', 'password is required', 'the policy check refuses a NULL password (no crash)');
 
 --
 -- me, update_profile, change_password

@@ -38,7 +38,8 @@ SELECT throws_ok(format($$SELECT cpub_api.authenticate(%L)$$, :'login_refresh_to
 SELECT throws_ok($$SELECT cpub_api.authenticate('')$$, '28000', 'invalid access token', 'an empty token is refused');
 SELECT throws_ok(format($$SELECT cpub_api.authenticate(%L)$$, repeat('x', 10000)), '28000', 'invalid access token',
 				 'an oversized token is refused before any work');
-SELECT is(cpub_api.authenticate(NULL), NULL, 'a NULL token authenticates no one');
+SELECT throws_ok($$SELECT cpub_api.authenticate(NULL)$$, '28000', 'invalid access token',
+				 'a NULL token authenticates no one');
 
 -- Identity follows savepoints: rolled back with the one that set it.
 SELECT cpub.clear_identity();
