@@ -90,8 +90,12 @@ CREATE FUNCTION cpub.organization_lock(name text)
 DECLARE
 	oid_ uuid;
 BEGIN
-	SELECT o.id INTO oid_ FROM cpub.organizations o
-	 WHERE o.name = organization_lock.name FOR UPDATE;
+	-- An UPDATE, not SELECT ... FOR UPDATE: under REPEATABLE READ or
+	-- SERIALIZABLE a mere lock lets the second transaction go on with its
+	-- old snapshot, while an update makes it fail with 40001 (retry).
+	UPDATE cpub.organizations o SET updated_at = now()
+	 WHERE o.name = organization_lock.name
+	RETURNING o.id INTO oid_;
 	IF oid_ IS NULL THEN
 		RAISE EXCEPTION 'organization "%" not found', organization_lock.name
 			USING ERRCODE = 'P0002';
@@ -101,8 +105,8 @@ END
 $$;
 
 -- cpub.organization_of_member(organization, user_id, lock): the
--- organization's id and the user's role in it, the organization locked
--- FOR UPDATE first when lock.  P0002, exactly as for an unknown name, when
+-- organization's id and the user's role in it, the organization row locked
+-- (updated) first when lock.  P0002, exactly as for an unknown name, when
 -- the user is not a member.
 CREATE FUNCTION cpub.organization_of_member(organization text, user_id uuid,
 											lock boolean DEFAULT false,
@@ -113,12 +117,12 @@ CREATE FUNCTION cpub.organization_of_member(organization text, user_id uuid,
 	AS $$
 BEGIN
 	IF organization_of_member.lock THEN
-		-- Lock by name alone, then read the role in a new statement: it sees
-		-- whatever the previous holder of the lock committed.
-		SELECT o.id INTO organization_of_member.organization_id
-		  FROM cpub.organizations o
+		-- Lock by name alone (an UPDATE: see organization_lock), then read
+		-- the role in a new statement: under READ COMMITTED it sees whatever
+		-- the previous holder of the lock committed.
+		UPDATE cpub.organizations o SET updated_at = now()
 		 WHERE o.name = organization_of_member.organization
-		 FOR UPDATE;
+		RETURNING o.id INTO organization_of_member.organization_id;
 		SELECT m.role INTO organization_of_member.role
 		  FROM cpub.organization_members m
 		 WHERE m.organization_id = organization_of_member.organization_id

@@ -76,13 +76,15 @@ $$;
 -- cpub.setting_defaults, which always exists.  Under READ COMMITTED (the
 -- default, used by the HTTP front) the statements after it see what the
 -- previous holder committed.
+-- It updates the row rather than only locking it, so that under REPEATABLE
+-- READ or SERIALIZABLE the second of two approvals fails with 40001 (retry)
+-- instead of counting with its old snapshot.
 CREATE FUNCTION cpub.early_access_lock() RETURNS void
 	LANGUAGE sql VOLATILE
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
-	SELECT FROM cpub.setting_defaults d
+	UPDATE cpub.setting_defaults d SET value = d.value
 	 WHERE d.name = 'early_access_capacity'
-	   FOR UPDATE
 $$;
 
 -- cpub.early_access_note(note): a decision's note trimmed, NULL when empty;
