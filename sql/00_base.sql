@@ -157,9 +157,9 @@ GRANT EXECUTE ON FUNCTION cpub_admin.settings() TO cpub_admin_viewer;
 -- cpub.setting_write(name, value, action): the one writer of settings.
 -- Locks the setting's row in setting_defaults (so code that reads a setting
 -- under the same lock, such as early-access approval, sees a consistent
--- value), checks the value against the setting's kind ('interval': a
--- positive interval as a JSON string such as "15 minutes"; 'count_or_null':
--- a whole number >= 0 or JSON null), stores it (NULL: back to the default)
+-- value), checks the value against the setting's kind ('interval': 1 second
+-- to 3650 days as a JSON string such as "15 minutes"; 'count_or_null': a
+-- whole number from 0 to 2^31-1, or JSON null), stores it (NULL: back to the default)
 -- and audits the change with its old and new value.  Returns the new value.
 CREATE FUNCTION cpub.setting_write(name text, value jsonb,
 								   action text DEFAULT 'setting.set')
@@ -183,22 +183,24 @@ BEGIN
 		DELETE FROM cpub.settings s WHERE s.name = d.name;
 	ELSE
 		IF d.kind = 'interval' THEN
+			-- Any value that does not cast is just not an interval.
 			BEGIN
 				iv := (setting_write.value #>> '{}')::interval;
-			EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow THEN
+			EXCEPTION WHEN data_exception THEN
 				iv := NULL;
 			END;
 			IF pg_catalog.jsonb_typeof(setting_write.value) <> 'string'
-			   OR iv IS NULL OR iv <= interval '0' THEN
-				RAISE EXCEPTION 'setting "%" must be a positive interval', d.name
+			   OR iv IS NULL OR iv < interval '1 second'
+			   OR iv > interval '3650 days' THEN
+				RAISE EXCEPTION 'setting "%" must be an interval from 1 second to 3650 days', d.name
 					USING ERRCODE = '22023', DETAIL = pg_catalog.format('Got %s.', setting_write.value),
 						  HINT = 'Give it as a JSON string, such as "15 minutes".';
 			END IF;
 		ELSIF pg_catalog.jsonb_typeof(setting_write.value) <> 'null'
 			  AND (pg_catalog.jsonb_typeof(setting_write.value) <> 'number'
 				   OR setting_write.value::numeric <> trunc(setting_write.value::numeric)
-				   OR setting_write.value::numeric < 0) THEN
-			RAISE EXCEPTION 'setting "%" must be a whole number >= 0, or null', d.name
+				   OR setting_write.value::numeric NOT BETWEEN 0 AND 2147483647) THEN
+			RAISE EXCEPTION 'setting "%" must be a whole number from 0 to 2147483647, or null', d.name
 				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Got %s.', setting_write.value);
 		END IF;
 		INSERT INTO cpub.settings AS s (name, value) VALUES (d.name, setting_write.value)

@@ -424,7 +424,9 @@ DECLARE
 	previous uuid;
 BEGIN
 	IF tier_assign_user.tier IS NOT NULL THEN
-		tid := cpub.tier_id(tier_assign_user.tier);
+		-- Locked, so a concurrent tier_delete either sees this assignment or
+		-- has deleted the tier before we look (P0002), never a raw 23503.
+		tid := cpub.tier_id(tier_assign_user.tier, true);
 	END IF;
 	SELECT u.tier_id INTO previous FROM cpub.users u
 	 WHERE u.uuid = tier_assign_user.user_id FOR UPDATE;
@@ -457,7 +459,7 @@ DECLARE
 	previous uuid;
 BEGIN
 	IF tier_assign_organization.tier IS NOT NULL THEN
-		tid := cpub.tier_id(tier_assign_organization.tier);
+		tid := cpub.tier_id(tier_assign_organization.tier, true);
 	END IF;
 	SELECT o.id, o.tier_id INTO oid_, previous FROM cpub.organizations o
 	 WHERE o.name = tier_assign_organization.organization FOR UPDATE;

@@ -246,8 +246,13 @@ static bool
 is_control_or_format(long cp)
 {
 	return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x061C ||
-		   (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
-		   (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF;
+		   cp == 0x115F || cp == 0x1160 ||	 /* Hangul fillers */
+		   (cp >= 0x200B && cp <= 0x200F) || /* zero width, LRM, RLM */
+		   cp == 0x2028 || cp == 0x2029 ||	 /* line, paragraph sep. */
+		   (cp >= 0x202A && cp <= 0x202E) || /* embeddings, overrides */
+		   (cp >= 0x2060 && cp <= 0x2069) || /* joiners, isolates */
+		   cp == 0x3164 || cp == 0xFEFF || cp == 0xFFA0 ||
+		   (cp >= 0xE0000 && cp <= 0xE007F); /* tag characters */
 }
 
 /* Unicode spaces beyond ASCII: no-break, ogham, en/em and friends, ideographic. */

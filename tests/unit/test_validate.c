@@ -219,6 +219,11 @@ static const struct name_case name_cases[] = {
 	{LIT("\xEF\xBB\xBF"
 		 "Ada"),
 	 NULL, N_CONTROL, "byte order mark U+FEFF"},
+	{LIT("Ada\xE2\x80\xA8"
+		 "Lovelace"),
+	 NULL, N_CONTROL, "line separator U+2028"},
+	{LIT("\xE3\x85\xA4"), NULL, N_CONTROL, "Hangul filler U+3164 alone"},
+	{LIT("Ada\xF3\xA0\x80\x81"), NULL, N_CONTROL, "tag character U+E0001"},
 	{LIT("\xC2\xA0"), NULL, N_EMPTY, "no-break space only"},
 	{LIT(" \xE3\x80\x80\xE2\x80\x83 "), NULL, N_EMPTY,
 	 "ideographic and em spaces only"},
