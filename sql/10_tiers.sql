@@ -67,6 +67,41 @@ BEGIN
 END
 $$;
 
+-- cpub.check_tier_limits(required, <the seven limits>): checks every limit
+-- given (all of them when required) with cpub.check_tier_limit; the one list
+-- of limits and of which may be zero.
+CREATE FUNCTION cpub.check_tier_limits(required boolean, max_functions bigint,
+									   max_memory_mb bigint,
+									   max_timeout_seconds bigint,
+									   max_concurrency bigint,
+									   monthly_invocations bigint,
+									   max_archive_mb bigint,
+									   requests_per_second bigint)
+	RETURNS void
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+DECLARE
+	l record;
+BEGIN
+	FOR l IN
+		SELECT * FROM (VALUES
+			('max_functions', check_tier_limits.max_functions, true),
+			('max_memory_mb', check_tier_limits.max_memory_mb, false),
+			('max_timeout_seconds', check_tier_limits.max_timeout_seconds, false),
+			('max_concurrency', check_tier_limits.max_concurrency, false),
+			('monthly_invocations', check_tier_limits.monthly_invocations, true),
+			('max_archive_mb', check_tier_limits.max_archive_mb, false),
+			('requests_per_second', check_tier_limits.requests_per_second, false))
+			AS v (name, value, allow_zero)
+	LOOP
+		IF l.value IS NOT NULL OR check_tier_limits.required THEN
+			PERFORM cpub.check_tier_limit(l.name, l.value, l.allow_zero);
+		END IF;
+	END LOOP;
+END
+$$;
+
 -- cpub.tier_id(name, lock): the id of the tier of that name, optionally
 -- locked FOR UPDATE; P0002 when there is none.
 CREATE FUNCTION cpub.tier_id(name text, lock boolean DEFAULT false)
@@ -227,13 +262,10 @@ DECLARE
 	tid uuid;
 BEGIN
 	PERFORM cpub.check_identifier('tier', coalesce(tier_create.name, ''));
-	PERFORM cpub.check_tier_limit('max_functions', tier_create.max_functions, true);
-	PERFORM cpub.check_tier_limit('max_memory_mb', tier_create.max_memory_mb);
-	PERFORM cpub.check_tier_limit('max_timeout_seconds', tier_create.max_timeout_seconds);
-	PERFORM cpub.check_tier_limit('max_concurrency', tier_create.max_concurrency);
-	PERFORM cpub.check_tier_limit('monthly_invocations', tier_create.monthly_invocations, true);
-	PERFORM cpub.check_tier_limit('max_archive_mb', tier_create.max_archive_mb);
-	PERFORM cpub.check_tier_limit('requests_per_second', tier_create.requests_per_second);
+	PERFORM cpub.check_tier_limits(true, tier_create.max_functions,
+		tier_create.max_memory_mb, tier_create.max_timeout_seconds,
+		tier_create.max_concurrency, tier_create.monthly_invocations,
+		tier_create.max_archive_mb, tier_create.requests_per_second);
 	BEGIN
 		INSERT INTO cpub.tiers (name, description, max_functions, max_memory_mb,
 								max_timeout_seconds, max_concurrency,
@@ -286,27 +318,10 @@ BEGIN
 	IF tier_update.new_name IS NOT NULL THEN
 		PERFORM cpub.check_identifier('tier', tier_update.new_name);
 	END IF;
-	IF tier_update.max_functions IS NOT NULL THEN
-		PERFORM cpub.check_tier_limit('max_functions', tier_update.max_functions, true);
-	END IF;
-	IF tier_update.max_memory_mb IS NOT NULL THEN
-		PERFORM cpub.check_tier_limit('max_memory_mb', tier_update.max_memory_mb);
-	END IF;
-	IF tier_update.max_timeout_seconds IS NOT NULL THEN
-		PERFORM cpub.check_tier_limit('max_timeout_seconds', tier_update.max_timeout_seconds);
-	END IF;
-	IF tier_update.max_concurrency IS NOT NULL THEN
-		PERFORM cpub.check_tier_limit('max_concurrency', tier_update.max_concurrency);
-	END IF;
-	IF tier_update.monthly_invocations IS NOT NULL THEN
-		PERFORM cpub.check_tier_limit('monthly_invocations', tier_update.monthly_invocations, true);
-	END IF;
-	IF tier_update.max_archive_mb IS NOT NULL THEN
-		PERFORM cpub.check_tier_limit('max_archive_mb', tier_update.max_archive_mb);
-	END IF;
-	IF tier_update.requests_per_second IS NOT NULL THEN
-		PERFORM cpub.check_tier_limit('requests_per_second', tier_update.requests_per_second);
-	END IF;
+	PERFORM cpub.check_tier_limits(false, tier_update.max_functions,
+		tier_update.max_memory_mb, tier_update.max_timeout_seconds,
+		tier_update.max_concurrency, tier_update.monthly_invocations,
+		tier_update.max_archive_mb, tier_update.requests_per_second);
 
 	SELECT pg_catalog.to_jsonb(t) INTO before FROM cpub.tiers t WHERE t.id = tid;
 	BEGIN

@@ -403,6 +403,22 @@ $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.early_access_set_capacity(integer)
 	TO cpub_admin_full;
 
+-- cpub.early_access_decision(request_id, status, note): takes the decision
+-- (cpub.early_access_decide) and returns the request as admins see it.
+CREATE FUNCTION cpub.early_access_decision(request_id uuid, status text,
+										   note text)
+	RETURNS SETOF cpub_admin.early_access_request
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+	SELECT d.id, d.user_id, u.email, d.reason, d.status, d.created_at,
+		   d.updated_at, d.decided_at, d.decided_by, d.note
+	  FROM cpub.early_access_decide(early_access_decision.request_id,
+									early_access_decision.status,
+									early_access_decision.note) d
+	  JOIN cpub.users u ON u.uuid = d.user_id;
+$$;
+
 -- cpub_admin.early_access_approve(request_id, note): approves a request and
 -- grants the user the feature role 'early_access'.  P0002 for an unknown
 -- request, 23514 when already approved, 54Q01 when the capacity is reached.
@@ -412,11 +428,8 @@ CREATE FUNCTION cpub_admin.early_access_approve(request_id uuid,
 	LANGUAGE sql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
-	SELECT d.id, d.user_id, u.email, d.reason, d.status, d.created_at,
-		   d.updated_at, d.decided_at, d.decided_by, d.note
-	  FROM cpub.early_access_decide(early_access_approve.request_id, 'approved',
-									early_access_approve.note) d
-	  JOIN cpub.users u ON u.uuid = d.user_id;
+	SELECT * FROM cpub.early_access_decision(early_access_approve.request_id, 'approved',
+											  early_access_approve.note);
 $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.early_access_approve(uuid, text)
 	TO cpub_admin_full;
@@ -429,11 +442,8 @@ CREATE FUNCTION cpub_admin.early_access_reject(request_id uuid, note text)
 	LANGUAGE sql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
-	SELECT d.id, d.user_id, u.email, d.reason, d.status, d.created_at,
-		   d.updated_at, d.decided_at, d.decided_by, d.note
-	  FROM cpub.early_access_decide(early_access_reject.request_id, 'rejected',
-									early_access_reject.note) d
-	  JOIN cpub.users u ON u.uuid = d.user_id;
+	SELECT * FROM cpub.early_access_decision(early_access_reject.request_id, 'rejected',
+											  early_access_reject.note);
 $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.early_access_reject(uuid, text)
 	TO cpub_admin_full;
@@ -446,11 +456,8 @@ CREATE FUNCTION cpub_admin.early_access_waitlist(request_id uuid, note text)
 	LANGUAGE sql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
-	SELECT d.id, d.user_id, u.email, d.reason, d.status, d.created_at,
-		   d.updated_at, d.decided_at, d.decided_by, d.note
-	  FROM cpub.early_access_decide(early_access_waitlist.request_id, 'waitlisted',
-									early_access_waitlist.note) d
-	  JOIN cpub.users u ON u.uuid = d.user_id;
+	SELECT * FROM cpub.early_access_decision(early_access_waitlist.request_id, 'waitlisted',
+											  early_access_waitlist.note);
 $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.early_access_waitlist(uuid, text)
 	TO cpub_admin_full;
