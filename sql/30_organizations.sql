@@ -274,6 +274,14 @@ CREATE FUNCTION cpub.organization_remove(organization_id uuid, name text)
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
+	-- cpub.functions comes later (sql/60_functions.sql).
+	IF EXISTS (SELECT FROM cpub.functions f
+				WHERE f.owner_organization_id = organization_remove.organization_id
+				  AND f.deleted_at IS NULL) THEN
+		RAISE EXCEPTION 'organization "%" still has functions', organization_remove.name
+			USING ERRCODE = '23503',
+				  HINT = 'Delete its functions first.';
+	END IF;
 	PERFORM cpub.audit('organization.delete', 'organization',
 		organization_remove.organization_id::text,
 		pg_catalog.jsonb_build_object(

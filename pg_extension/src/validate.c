@@ -39,7 +39,8 @@ struct ident_rule
 /*
  * Organisation names appear in URLs (/fn/{owner}/...), so they follow the
  * shape of GitHub's: letters, digits and single inner hyphens.  Tier and
- * feature role names are identifiers used in code and SQL.
+ * feature role names are identifiers used in code and SQL.  Function names
+ * are the last segment of their URL and may also hold underscores.
  */
 static const struct ident_rule ident_rules[] = {
 	{"organization", 2, 39, true, false,
@@ -48,6 +49,8 @@ static const struct ident_rule ident_rules[] = {
 	 "A tier name is 1 to 63 lowercase letters, digits or underscores, starting with a letter."},
 	{"feature_role", 1, 63, false, true,
 	 "A feature role name is 1 to 63 lowercase letters, digits or underscores, starting with a letter."},
+	{"function", 1, 63, true, true,
+	 "A function name is 1 to 63 lowercase letters, digits, underscores or inner single hyphens, starting with a letter."},
 };
 
 static bool

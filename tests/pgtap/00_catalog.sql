@@ -65,7 +65,8 @@ $$, ARRAY['cpub_api.register(text,text,text,text)',
 		  'cpub_api.login(text,text)',
 		  'cpub_api.authenticate(text)',
 		  'cpub_api.rotate_refresh_token(text)',
-		  'cpub_api.refresh(text,text,timestamp with time zone,timestamp with time zone,uuid,uuid,boolean)'],
+		  'cpub_api.refresh(text,text,timestamp with time zone,timestamp with time zone,uuid,uuid,boolean)',
+		  'cpub_api.runtimes()'],
    'cpub_anon can only register, log in, authenticate and refresh');
 
 SELECT is_empty($$

@@ -63,6 +63,9 @@
 #define I_ROLE                                                                \
 	"A feature role name is 1 to 63 lowercase letters, digits or "            \
 	"underscores, starting with a letter."
+#define I_FUNC                                                                \
+	"A function name is 1 to 63 lowercase letters, digits, underscores or "    \
+	"inner single hyphens, starting with a letter."
 
 #define P_LONG	"The password is longer than 1024 bytes."
 #define P_SHORT "The password is shorter than 8 characters."
@@ -264,6 +267,16 @@ static const struct ident_case ident_cases[] = {
 	{"organization", LIT("my org"), I_ORG, "space"},
 	{"organization", LIT("caf" U2), I_ORG, "non-ASCII"},
 	{"organization", LIT("ab\0cd"), I_ORG, "embedded NUL"},
+	{"function", LIT("a"), NULL, "one character (minimum)"},
+	{"function", LIT("image-resize_v2"), NULL, "hyphen and underscore"},
+	{"function", LIT("fn__x"), NULL, "double underscore"},
+	{"function", LIT(""), I_FUNC, "empty"},
+	{"function", LIT("my--fn"), I_FUNC, "double hyphen"},
+	{"function", LIT("fn-"), I_FUNC, "trailing hyphen"},
+	{"function", LIT("_fn"), I_FUNC, "leading underscore"},
+	{"function", LIT("Fn"), I_FUNC, "uppercase"},
+	{"function", LIT("fn/x"), I_FUNC, "slash"},
+	{"function", LIT("fn.x"), I_FUNC, "dot"},
 	{"tier", LIT("a"), NULL, "one character (minimum)"},
 	{"tier", LIT("pro_plus"), NULL, "underscore"},
 	{"tier", LIT("pro_"), NULL, "trailing underscore"},
@@ -572,6 +585,7 @@ identifier_boundaries(void)
 		{"organization", 39, I_ORG},
 		{"tier", 63, I_TIER},
 		{"feature_role", 63, I_ROLE},
+		{"function", 63, I_FUNC},
 	};
 
 	for (size_t i = 0; i < NELEM(kinds); i++)
