@@ -233,9 +233,11 @@ CREATE FUNCTION cpub.owner_usage_lock(owner_id uuid)
 	LANGUAGE sql VOLATILE
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
-	INSERT INTO cpub.owner_usage AS u (owner_id, month)
+	-- A new row's request bucket starts full (refilled long ago).
+	INSERT INTO cpub.owner_usage AS u (owner_id, month, refilled_at)
 	VALUES (owner_usage_lock.owner_id,
-			pg_catalog.date_trunc('month', pg_catalog.now() AT TIME ZONE 'UTC')::date)
+			pg_catalog.date_trunc('month', pg_catalog.now() AT TIME ZONE 'UTC')::date,
+			pg_catalog.now() - interval '1 day')
 	ON CONFLICT (owner_id) DO UPDATE
 	   SET month = EXCLUDED.month,
 		   month_invocations = CASE WHEN u.month = EXCLUDED.month
@@ -937,7 +939,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.function_list(text, uuid, boolean, uuid,
 -- row when the version needs no build any more (built already, or its
 -- function deleted): the worker completes the job without building.
 CREATE FUNCTION cpub_worker.build_start(version_id uuid)
-	RETURNS TABLE (version_id uuid, function_id uuid, function_name text,
+	RETURNS TABLE (function_id uuid, function_name text,
 				   version integer, runtime text, archive bytea,
 				   archive_sha256 text, memory_mb integer,
 				   timeout_seconds integer)
@@ -951,7 +953,7 @@ BEGIN
 		  FROM cpub.functions f
 		 WHERE v.id = build_start.version_id AND f.id = v.function_id
 		   AND v.status IN ('queued', 'building') AND f.deleted_at IS NULL
-		RETURNING v.id, f.id, f.name, v.version, v.runtime, v.archive,
+		RETURNING f.id, f.name, v.version, v.runtime, v.archive,
 				  pg_catalog.encode(v.archive_sha256, 'hex'), f.memory_mb,
 				  f.timeout_seconds;
 END
