@@ -288,7 +288,9 @@ BEGIN
 		   AND f2.deleted_at IS NULL;
 	END IF;
 	IF f.id IS NOT NULL AND me IS NOT NULL THEN
-		member := f.owner_user_id = me
+		-- IS NOT DISTINCT FROM: an organization's function has no owning
+		-- user, and NULL here would let a non-member past the checks below.
+		member := f.owner_user_id IS NOT DISTINCT FROM me
 			OR EXISTS (SELECT FROM cpub.organization_members m
 						WHERE m.organization_id = f.owner_organization_id
 						  AND m.user_id = me);
@@ -513,11 +515,12 @@ GRANT EXECUTE ON FUNCTION cpub_api.function_logs(text, timestamptz, bigint, inte
 --
 
 -- cpub.check_period(since, until, bucket): 22023 unless since < until and,
--- with a bucket ('hour' or 'day'), at most 1000 buckets.
+-- with a bucket ('hour' or 'day'), at most 1000 buckets.  STABLE: buckets
+-- follow the session's time zone.
 CREATE FUNCTION cpub.check_period(since timestamptz, until timestamptz,
 								  bucket text DEFAULT NULL)
 	RETURNS void
-	LANGUAGE plpgsql IMMUTABLE
+	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 BEGIN
@@ -533,8 +536,14 @@ BEGIN
 			RAISE EXCEPTION 'invalid bucket "%"', check_period.bucket
 				USING ERRCODE = '22023', DETAIL = 'A bucket is hour or day.';
 		END IF;
-		IF check_period.until - check_period.since
-		   > ('1 ' || check_period.bucket)::interval * 1000 THEN
+		-- The buckets the period touches, as metrics_series makes them: a
+		-- period off the boundaries touches one more than its length.
+		-- Rounded, as a day across a change of summer time is 23 or 25 hours.
+		IF pg_catalog.round(extract(epoch FROM
+				pg_catalog.date_trunc(check_period.bucket,
+									  check_period.until - interval '1 microsecond')
+				- pg_catalog.date_trunc(check_period.bucket, check_period.since))
+			/ extract(epoch FROM ('1 ' || check_period.bucket)::interval)) + 1 > 1000 THEN
 			RAISE EXCEPTION 'more than 1000 buckets'
 				USING ERRCODE = '22023',
 					  HINT = 'Use a shorter period or day buckets.';
@@ -753,7 +762,14 @@ BEGIN
 					coalesce(execution_finish.response_status::text, 'null'));
 	END IF;
 	IF pg_catalog.octet_length(log) > 262144 THEN
-		log := '[... earlier output cut ...]' || E'\n' || pg_catalog.right(log, 262144);
+		-- right() counts characters: while multibyte ones keep it over
+		-- 256 KB, drop a quarter of the excess in characters (4 bytes at
+		-- most each), so it ends within 3 bytes of 256 KB, characters whole.
+		log := pg_catalog.right(log, 262144);
+		WHILE pg_catalog.octet_length(log) > 262144 LOOP
+			log := pg_catalog.right(log, -((pg_catalog.octet_length(log) - 262144 + 3) / 4));
+		END LOOP;
+		log := '[... earlier output cut ...]' || E'\n' || log;
 	END IF;
 	IF execution_finish.response_body IS NOT NULL
 	   AND pg_catalog.octet_length(execution_finish.response_body) <= 1048576 THEN
