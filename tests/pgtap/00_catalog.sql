@@ -40,8 +40,8 @@ SELECT is_empty($$
 	SELECT c.relname::text FROM pg_class c
 	  JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE n.nspname = 'cpub' AND c.relkind = 'r' AND NOT c.relrowsecurity
-	   AND c.relname NOT IN ('setting_defaults', 'settings', 'tiers')
-$$, 'every tenant table has row-level security (platform tables: setting_defaults, settings, tiers)');
+	   AND c.relname NOT IN ('setting_defaults', 'settings', 'tiers', 'runtimes', 'jobs')
+$$, 'every tenant table has row-level security (platform tables: setting_defaults, settings, tiers, runtimes, jobs)');
 
 SELECT is_empty($$
 	SELECT c.relname::text FROM pg_class c

@@ -64,7 +64,7 @@
 	"A feature role name is 1 to 63 lowercase letters, digits or "            \
 	"underscores, starting with a letter."
 #define I_FUNC                                                                \
-	"A function name is 1 to 63 lowercase letters, digits, underscores or "    \
+	"A function name is 1 to 63 lowercase letters, digits, underscores or "   \
 	"inner single hyphens, starting with a letter."
 
 #define P_LONG	"The password is longer than 1024 bytes."
