@@ -134,6 +134,10 @@ CREATE POLICY functions_owner ON cpub.functions
 ALTER TABLE cpub.function_versions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY function_versions_owner ON cpub.function_versions
 	USING (function_id IN (SELECT f.id FROM cpub.functions f));
+ALTER TABLE cpub.owner_usage ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_usage_owner ON cpub.owner_usage
+	USING (owner_id = cpub.current_user_id()
+		   OR owner_id IN (SELECT cpub.organization_ids_of(cpub.current_user_id())));
 
 SELECT pg_catalog.pg_extension_config_dump('cpub.functions', '');
 SELECT pg_catalog.pg_extension_config_dump('cpub.function_versions', '');
@@ -170,8 +174,11 @@ BEGIN
 				  HINT = 'Name a function by its id, NAME or ORGANIZATION/NAME.';
 	END IF;
 	IF function_ref.ref ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
-		fid := function_ref.ref::uuid;
-	ELSIF pg_catalog.strpos(function_ref.ref, '/') > 0 THEN
+		SELECT f2.id INTO fid FROM cpub.functions f2
+		 WHERE f2.id = function_ref.ref::uuid;
+	END IF;
+	-- A function name can have the shape of an id: no such id, it is a NAME.
+	IF fid IS NULL AND pg_catalog.strpos(function_ref.ref, '/') > 0 THEN
 		org_name := pg_catalog.split_part(function_ref.ref, '/', 1);
 		fn_name := pg_catalog.substr(function_ref.ref,
 									 pg_catalog.length(org_name) + 2);
@@ -179,7 +186,7 @@ BEGIN
 		  JOIN cpub.organizations o ON o.id = f2.owner_organization_id
 		 WHERE o.name = org_name AND f2.name = fn_name
 		   AND f2.deleted_at IS NULL;
-	ELSE
+	ELSIF fid IS NULL THEN
 		SELECT f2.id INTO fid FROM cpub.functions f2
 		 WHERE f2.owner_user_id = me AND f2.name = function_ref.ref
 		   AND f2.deleted_at IS NULL;
@@ -461,7 +468,7 @@ DECLARE
 	org record;
 	n bigint;
 BEGIN
-	PERFORM cpub.check_identifier('function', function_create.name);
+	PERFORM cpub.check_identifier('function', coalesce(function_create.name, ''));
 	IF function_create.organization IS NULL THEN
 		f.owner_user_id := me;
 		t := cpub.effective_tier(user_id => me);
@@ -733,17 +740,15 @@ END
 $$;
 
 -- cpub_api.function_build_log(function, version): a version's build log.
+-- LANGUAGE sql: PL/pgSQL refuses a result column named like an argument.
 CREATE FUNCTION cpub_api.function_build_log(function text, version integer)
 	RETURNS TABLE (version integer, status text, build_log text, error text)
-	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	LANGUAGE sql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
-DECLARE
-	v cpub.function_versions := cpub.version_of(
-		cpub.function_ref(function_build_log.function), function_build_log.version);
-BEGIN
-	RETURN QUERY SELECT v.version, v.status, v.build_log, v.error;
-END
+	SELECT v.version, v.status, v.build_log, v.error
+	  FROM cpub.version_of(cpub.function_ref(function_build_log.function),
+						   function_build_log.version) v
 $$;
 GRANT EXECUTE ON FUNCTION cpub_api.function_build_log(text, integer)
 	TO cpub_developer;
@@ -938,25 +943,23 @@ GRANT EXECUTE ON FUNCTION cpub_admin.function_list(text, uuid, boolean, uuid,
 -- job, building) version building and returns what the build needs.  No
 -- row when the version needs no build any more (built already, or its
 -- function deleted): the worker completes the job without building.
+-- LANGUAGE sql: PL/pgSQL refuses a result column named like an argument.
 CREATE FUNCTION cpub_worker.build_start(version_id uuid)
 	RETURNS TABLE (function_id uuid, function_name text,
 				   version integer, runtime text, archive bytea,
 				   archive_sha256 text, memory_mb integer,
 				   timeout_seconds integer)
-	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	LANGUAGE sql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
-BEGIN
-	RETURN QUERY
-		UPDATE cpub.function_versions v
-		   SET status = 'building', build_started_at = pg_catalog.now()
-		  FROM cpub.functions f
-		 WHERE v.id = build_start.version_id AND f.id = v.function_id
-		   AND v.status IN ('queued', 'building') AND f.deleted_at IS NULL
-		RETURNING f.id, f.name, v.version, v.runtime, v.archive,
-				  pg_catalog.encode(v.archive_sha256, 'hex'), f.memory_mb,
-				  f.timeout_seconds;
-END
+	UPDATE cpub.function_versions v
+	   SET status = 'building', build_started_at = pg_catalog.now()
+	  FROM cpub.functions f
+	 WHERE v.id = build_start.version_id AND f.id = v.function_id
+	   AND v.status IN ('queued', 'building') AND f.deleted_at IS NULL
+	RETURNING v.id, f.id, f.name, v.version, v.runtime, v.archive,
+			  pg_catalog.encode(v.archive_sha256, 'hex'), f.memory_mb,
+			  f.timeout_seconds
 $$;
 GRANT EXECUTE ON FUNCTION cpub_worker.build_start(uuid) TO cpub_worker;
 

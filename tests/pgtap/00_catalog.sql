@@ -41,8 +41,8 @@ SELECT is_empty($$
 	  JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE n.nspname = 'cpub' AND c.relkind = 'r' AND NOT c.relrowsecurity
 	   AND c.relname NOT IN ('setting_defaults', 'settings', 'tiers', 'runtimes', 'jobs',
-							 'workers', 'owner_usage')
-$$, 'every tenant table has row-level security (platform tables: setting_defaults, settings, tiers, runtimes, jobs, workers, owner_usage)');
+							 'workers')
+$$, 'every tenant table has row-level security (platform tables: setting_defaults, settings, tiers, runtimes, jobs, workers)');
 
 SELECT is_empty($$
 	SELECT c.relname::text FROM pg_class c
