@@ -945,7 +945,7 @@ GRANT EXECUTE ON FUNCTION cpub_admin.function_list(text, uuid, boolean, uuid,
 -- function deleted): the worker completes the job without building.
 -- LANGUAGE sql: PL/pgSQL refuses a result column named like an argument.
 CREATE FUNCTION cpub_worker.build_start(version_id uuid)
-	RETURNS TABLE (function_id uuid, function_name text,
+	RETURNS TABLE (version_id uuid, function_id uuid, function_name text,
 				   version integer, runtime text, archive bytea,
 				   archive_sha256 text, memory_mb integer,
 				   timeout_seconds integer)
