@@ -14,7 +14,8 @@
  *	  backend reads the file on first use and keeps the keys in static
  *	  memory; it reads it again when the setting or the file changes
  *	  (checked at most once per statement), and wipes the old keys with
- *	  sodium_memzero.  A key is known by its key id: the first 8 bytes of
+ *	  sodium_memzero; the keys' page is locked in RAM and left out of core
+ *	  dumps.  A key is known by its key id: the first 8 bytes of
  *	  its BLAKE2b hash, in hexadecimal.
  *
  *	  A record is sealed with XSalsa20-Poly1305 (crypto_secretbox) under a
@@ -40,6 +41,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "storage/fd.h"
+#include "storage/ipc.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -65,19 +67,24 @@ struct secret_key
 };
 
 /*
- * The keys of this backend, first the current one, and what they were read
- * from.  Static memory, wiped whenever they are dropped.
+ * The keys of this backend, first the current one: page-aligned static
+ * memory, locked in RAM and left out of core dumps (sodium_mlock) once
+ * first used, and wiped whenever keys are dropped and when the backend
+ * exits.
  */
+static struct secret_key keys[SECRET_MAX_KEYS] pg_attribute_aligned(4096);
+
+/* How many keys there are, and what they were read from. */
 static struct
 {
-	int				  nkeys; /* 0: nothing loaded */
-	struct secret_key keys[SECRET_MAX_KEYS];
-	char			  path[MAXPGPATH];
-	dev_t			  dev;
-	ino_t			  ino;
-	off_t			  size;
-	struct timespec	  mtime;
-	struct timespec	  ctime;
+	int				nkeys;	/* 0: nothing loaded */
+	bool			locked; /* keys[] mlocked, exit callback set */
+	char			path[MAXPGPATH];
+	dev_t			dev;
+	ino_t			ino;
+	off_t			size;
+	struct timespec mtime;
+	struct timespec ctime;
 	/* The statement that last checked the file (see keys_load). */
 	LocalTransactionId checked_lxid;
 	TimestampTz		   checked_stmt;
@@ -86,9 +93,31 @@ static struct
 static void
 keys_forget(void)
 {
-	sodium_memzero(cache.keys, sizeof(cache.keys));
+	sodium_memzero(keys, sizeof(keys));
 	cache.nkeys = 0;
 	cache.path[0] = '\0';
+}
+
+static void
+keys_at_exit(int code, Datum arg)
+{
+	keys_forget();
+}
+
+/*
+ * keys_protect
+ *		Once per backend: locks the keys' page in RAM and excludes it from
+ *		core dumps, best effort (a low RLIMIT_MEMLOCK only costs the lock),
+ *		and wipes the keys when the backend exits.
+ */
+static void
+keys_protect(void)
+{
+	if (cache.locked)
+		return;
+	(void) sodium_mlock(keys, sizeof(keys));
+	on_proc_exit(keys_at_exit, (Datum) 0);
+	cache.locked = true;
 }
 
 static bool
@@ -115,7 +144,7 @@ static void
 keys_read(const char *path)
 {
 	char		  buf[SECRET_KEYFILE_MAX + 1];
-	unsigned char keys[SECRET_MAX_KEYS][SECRET_KEY_BYTES];
+	unsigned char parsed[SECRET_MAX_KEYS][SECRET_KEY_BYTES];
 	struct stat	  st;
 	size_t		  len = 0;
 	ssize_t		  n;
@@ -125,6 +154,7 @@ keys_read(const char *path)
 	int			  save_errno;
 	const char	 *reason;
 
+	keys_protect();
 	keys_forget();
 	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
 	if (fd < 0)
@@ -196,12 +226,12 @@ keys_read(const char *path)
 						   SECRET_MAX_KEYS, SECRET_KEYFILE_MAX)));
 	}
 
-	reason = secret_keyfile_parse(buf, len, keys, SECRET_MAX_KEYS, &nkeys,
+	reason = secret_keyfile_parse(buf, len, parsed, SECRET_MAX_KEYS, &nkeys,
 								  &bad_line);
 	sodium_memzero(buf, sizeof(buf));
 	if (reason != NULL)
 	{
-		sodium_memzero(keys, sizeof(keys));
+		sodium_memzero(parsed, sizeof(parsed));
 		if (bad_line > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_CPUB_NO_SECRET_KEY),
@@ -217,13 +247,12 @@ keys_read(const char *path)
 	{
 		unsigned char hash[crypto_generichash_BYTES];
 
-		memcpy(cache.keys[i].key, keys[i], SECRET_KEY_BYTES);
-		crypto_generichash(hash, sizeof(hash), keys[i], SECRET_KEY_BYTES, NULL,
-						   0);
-		sodium_bin2hex(cache.keys[i].id, sizeof(cache.keys[i].id), hash,
-					   KEY_ID_BYTES);
+		memcpy(keys[i].key, parsed[i], SECRET_KEY_BYTES);
+		crypto_generichash(hash, sizeof(hash), parsed[i], SECRET_KEY_BYTES,
+						   NULL, 0);
+		sodium_bin2hex(keys[i].id, sizeof(keys[i].id), hash, KEY_ID_BYTES);
 	}
-	sodium_memzero(keys, sizeof(keys));
+	sodium_memzero(parsed, sizeof(parsed));
 	cache.nkeys = nkeys;
 	strlcpy(cache.path, path, sizeof(cache.path));
 	cache.dev = st.st_dev;
@@ -289,8 +318,8 @@ static const struct secret_key *
 key_by_id(const char *id, size_t len)
 {
 	for (int i = 0; i < cache.nkeys; i++)
-		if (len == KEY_ID_LEN && memcmp(cache.keys[i].id, id, len) == 0)
-			return &cache.keys[i];
+		if (len == KEY_ID_LEN && memcmp(keys[i].id, id, len) == 0)
+			return &keys[i];
 	return NULL;
 }
 
@@ -431,7 +460,7 @@ cpub_secret_seal(PG_FUNCTION_ARGS)
 
 	keys_load();
 	if (PG_ARGISNULL(4))
-		k = &cache.keys[0];
+		k = &keys[0];
 	else
 	{
 		text *want = PG_GETARG_TEXT_PP(4);
@@ -515,7 +544,7 @@ cpub_secret_keys(PG_FUNCTION_ARGS)
 		Datum values[2];
 		bool  nulls[2] = {false, false};
 
-		values[0] = CStringGetTextDatum(cache.keys[i].id);
+		values[0] = CStringGetTextDatum(keys[i].id);
 		values[1] = BoolGetDatum(i == 0);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
 							 nulls);
