@@ -8,6 +8,12 @@
 # 127.0.0.1, creates the database "containerpub" with the extension if
 # missing, and prints how to connect.  Expects the extension to be installed
 # already (make install).  Later: starts httpd and worker too.
+#
+# The server secret key, which encrypts functions' environment variables and
+# invocation keys (cpub.secret_key_file, docs/secrets.md), is made once next
+# to the cluster folder (var/secret.key, or $CPUB_SECRET_KEY_FILE): 32 random
+# bytes in hexadecimal, mode 0600, owned by the server's user.  It is never
+# replaced; without it the stored secrets cannot be decrypted.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -16,11 +22,36 @@ PGBIN=/usr/lib/postgresql/15/bin
 DIR=${CPUB_PGDIR:-$ROOT/var/pg}
 PORT=${CPUB_PGPORT:-15432}
 DB=containerpub
+KEYFILE=$(realpath -m "${CPUB_SECRET_KEY_FILE:-$(dirname "$DIR")/secret.key}")
 
 psql_admin()
 {
 	"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$(cat "$DIR/socketdir")" \
 		-p "$(cat "$DIR/port")" -U postgres "$@"
+}
+
+# Make the server secret key unless it exists; refuse one others can read.
+ensure_secret_key()
+{
+	local mode
+	if [ ! -e "$KEYFILE" ]; then
+		mkdir -p "$(dirname "$KEYFILE")"
+		# noclobber: never overwrite a key that appeared meanwhile.
+		(set -C && umask 077 &&
+			od -An -tx1 -N32 -v /dev/urandom | tr -d ' \n' >"$KEYFILE" &&
+			echo >>"$KEYFILE")
+		if [ "$(id -u)" -eq 0 ]; then
+			chown postgres: "$KEYFILE"
+		fi
+		echo "platform: created the server secret key $KEYFILE;" \
+			"back it up (stored secrets cannot be decrypted without it)"
+	fi
+	mode=$(stat -c %a "$KEYFILE")
+	if [ $((8#$mode & 8#077)) -ne 0 ]; then
+		echo "platform: $KEYFILE is accessible to group or others" \
+			"(mode $mode); the server refuses it: chmod 0600 $KEYFILE" >&2
+		exit 1
+	fi
 }
 
 start()
@@ -31,9 +62,16 @@ start()
 			"CPUB_PGDIR=/var/lib/containerpub/pg make run" >&2
 		exit 1
 	}
-	"$CLUSTER" start "$DIR" "$PORT" -c listen_addresses=127.0.0.1
-	# An already running server keeps the port it was started with.
+	ensure_secret_key
+	"$CLUSTER" start "$DIR" "$PORT" -c listen_addresses=127.0.0.1 \
+		-c cpub.secret_key_file="$KEYFILE"
+	# An already running server keeps the port and settings it was started with.
 	PORT=$(cat "$DIR/port")
+	if [ "$(psql_admin -At -d postgres -c "SHOW cpub.secret_key_file" 2>/dev/null)" != "$KEYFILE" ]; then
+		echo "platform: the running server was started without" \
+			"cpub.secret_key_file=$KEYFILE, so secrets cannot be used;" \
+			"restart it: make stop && make run" >&2
+	fi
 	if [ "$(psql_admin -At -d postgres \
 		-c "SELECT count(*) FROM pg_database WHERE datname = '$DB'")" = 0 ]; then
 		psql_admin -d postgres -c "CREATE DATABASE $DB"
@@ -53,6 +91,7 @@ start()
 		stop_cmd="CPUB_PGDIR=$DIR make stop"
 	fi
 	echo "Server log: $DIR/log    Stop with: $stop_cmd"
+	echo "Server secret key: $KEYFILE (back it up with the data)"
 }
 
 stop()

@@ -3,8 +3,9 @@
 #
 # Expects the extension built and installed (make test does both).  The
 # cluster lives in a mktemp -d folder under /tmp, on port $CPUB_TEST_PGPORT
-# (default 15499), with cheap argon2 settings and fsync off; the folder goes
-# away at the end, also on failure or interrupt.
+# (default 15499), with cheap argon2 settings, fsync off and a fresh server
+# secret key file (two keys: current and old); the folder goes away at the
+# end, also on failure or interrupt.
 #
 # Suites: format (make format-check), unit (tests/unit, C, prove), pgtap (tests/pgtap/*.sql, pg_prove),
 # isolation (tests/isolation/specs/*.spec with expected/*.out, through
@@ -87,9 +88,27 @@ suite()
 # --- the cluster -----------------------------------------------------------
 CPUB_INITDB_NOSYNC=1 "$CLUSTER" init "$TMP" "$PORT" >/dev/null ||
 	fail_setup "could not create the test cluster"
+
+# The server's secret keys (cpub.secret_key_file): a fresh current key for
+# every run, then a second, older key that still decrypts, so that the tests
+# can seal records under it and rotate (tests/pgtap/65_secrets.sql,
+# tests/e2e/secret_keys.t).  Mode 0600, owned by the server's user.
+KEYFILE=$TMP/secret.key
+random_key()
+{
+	od -An -tx1 -N32 -v /dev/urandom | tr -d ' \n'
+	echo
+}
+(umask 077 && { random_key && random_key; } >"$KEYFILE") ||
+	fail_setup "could not write $KEYFILE"
+if [ "$(id -u)" -eq 0 ]; then
+	chown postgres: "$KEYFILE" || fail_setup "could not hand $KEYFILE to postgres"
+fi
+
 "$CLUSTER" start "$TMP" "$PORT" \
 	-c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-	-c cpub.argon2_opslimit=1 -c cpub.argon2_memlimit_kib=64 ||
+	-c cpub.argon2_opslimit=1 -c cpub.argon2_memlimit_kib=64 \
+	-c cpub.secret_key_file="$KEYFILE" ||
 	fail_setup "could not start the test cluster on port $PORT (set CPUB_TEST_PGPORT to use another)"
 SOCK=$(cat "$TMP/socketdir")
 export PGHOST=$SOCK PGPORT=$PORT PGUSER=postgres PGDATABASE=$DB

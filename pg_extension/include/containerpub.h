@@ -27,10 +27,13 @@
 #define ERRCODE_CPUB_INVALID_IDENTIFIER MAKE_SQLSTATE('2', '2', 'Q', '0', '4')
 #define ERRCODE_CPUB_INVALID_TOKEN		MAKE_SQLSTATE('2', '8', '0', '0', '0')
 #define ERRCODE_CPUB_TOKEN_EXPIRED		MAKE_SQLSTATE('2', '8', 'Q', '0', '3')
+#define ERRCODE_CPUB_NO_SECRET_KEY		MAKE_SQLSTATE('5', '5', 'Q', '0', '2')
+#define ERRCODE_CPUB_UNDECRYPTABLE		MAKE_SQLSTATE('5', '5', 'Q', '0', '3')
 
 /* Tunables (GUCs), set in _PG_init. */
-extern int cpub_argon2_opslimit;
-extern int cpub_argon2_memlimit_kib;
+extern int	 cpub_argon2_opslimit;
+extern int	 cpub_argon2_memlimit_kib;
+extern char *cpub_secret_key_file;
 
 /* identity.c: who the current transaction acts for. */
 extern void cpub_identity_init(void);

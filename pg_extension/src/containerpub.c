@@ -6,7 +6,8 @@
  *
  *	  The business logic lives in SQL (the files in sql/); the C half does what SQL
  *	  should not: password hashing, token generation and digests, input
- *	  validation, and the transaction-scoped caller identity.
+ *	  validation, the transaction-scoped caller identity, secrets at rest
+ *	  and invocation signatures.
  *
  * pg_extension/src/containerpub.c
  *
@@ -23,8 +24,9 @@
 
 PG_MODULE_MAGIC;
 
-int cpub_argon2_opslimit = 2;
-int cpub_argon2_memlimit_kib = 19456;
+int	  cpub_argon2_opslimit = 2;
+int	  cpub_argon2_memlimit_kib = 19456;
+char *cpub_secret_key_file = NULL;
 
 void _PG_init(void);
 
@@ -55,6 +57,19 @@ _PG_init(void)
 		"argon2id memory (m) in KiB for new password hashes.", NULL,
 		&cpub_argon2_memlimit_kib, 19456, 8, 1024 * 1024, PGC_SUSET,
 		GUC_UNIT_KB, NULL, NULL, NULL);
+
+	/*
+	 * The file of the server's secret keys (secret.c).  Set where the server
+	 * starts (postgresql.conf or -c), read again on reload; hidden from
+	 * everyone but superusers.
+	 */
+	DefineCustomStringVariable(
+		"cpub.secret_key_file",
+		"File of the server secret keys that encrypt secrets at rest.",
+		"One key per line, 64 hexadecimal digits; the first encrypts, the "
+		"others still decrypt.  Mode 0600, owned by the server's user.",
+		&cpub_secret_key_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL,
+		NULL);
 	MarkGUCPrefixReserved("cpub");
 
 	cpub_identity_init();

@@ -5,7 +5,7 @@ SELECT plan(16);
 SET LOCAL ROLE cpub_admin_viewer;
 SELECT set_eq($$SELECT name FROM cpub_admin.settings()$$,
 			  ARRAY['access_token_ttl', 'refresh_token_ttl', 'early_access_capacity',
-				'execution_retention'],
+				'execution_retention', 'signature_window'],
 			  'a viewer lists the settings');
 SELECT throws_ok($$SELECT cpub_admin.setting_set('access_token_ttl', '"1 hour"')$$, '42501', NULL,
 				 'a viewer cannot change a setting');
