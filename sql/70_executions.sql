@@ -252,7 +252,9 @@ $$;
 --     (docs/invocation-keys.md), for a public or key-protected function.
 -- A private function does not exist for anyone else (P0002); a
 -- key-protected one without a valid signature is 28Q06 (28Q07, 28Q08 for
--- stale and replayed signatures).  Then as cpub.invoke_start.
+-- stale and replayed signatures).  target is the request target the
+-- client signed, as sent (the HTTP front passes it); without it,
+-- /fn/OWNER/FUNCTION[PATH][?QUERY].  Then as cpub.invoke_start.
 CREATE FUNCTION cpub_api.invoke(owner text, function text,
 								method text DEFAULT 'POST',
 								path text DEFAULT '/',
@@ -263,7 +265,8 @@ CREATE FUNCTION cpub_api.invoke(owner text, function text,
 								key_id text DEFAULT NULL,
 								"timestamp" bigint DEFAULT NULL,
 								nonce text DEFAULT NULL,
-								signature text DEFAULT NULL)
+								signature text DEFAULT NULL,
+								target text DEFAULT NULL)
 	RETURNS cpub_api.invocation
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, cpub, pg_temp
@@ -300,9 +303,18 @@ BEGIN
 			USING ERRCODE = 'P0002';
 	END IF;
 	IF invoke.key_id IS NOT NULL AND NOT member THEN
+		-- The signature covers the request target as the client sent it.
 		key := cpub.invocation_key_check(f.id, invoke.key_id, invoke."timestamp",
 										 invoke.nonce, invoke.signature,
-										 invoke.method, invoke.path, invoke.body);
+										 invoke.method,
+										 coalesce(invoke.target,
+											pg_catalog.format('/fn/%s/%s%s', invoke.owner,
+															  invoke.function,
+															  CASE WHEN invoke.path = '/' THEN ''
+																   ELSE invoke.path END)
+											|| CASE WHEN coalesce(invoke.query, '') = '' THEN ''
+													ELSE '?' || invoke.query END),
+										 invoke.body);
 	ELSIF f.visibility = 'key' AND NOT member THEN
 		RAISE EXCEPTION 'function "%/%" needs a signed invocation key',
 			invoke.owner, invoke.function
@@ -314,7 +326,8 @@ BEGIN
 END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_api.invoke(text, text, text, text, text, jsonb,
-										  bytea, boolean, text, bigint, text, text)
+										  bytea, boolean, text, bigint, text, text,
+										  text)
 	TO cpub_anon, cpub_developer;
 
 -- cpub_api.function_invoke(function, method, path, query, headers, body,

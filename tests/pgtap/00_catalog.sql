@@ -68,7 +68,7 @@ $$, ARRAY['cpub_api.register(text,text,text,text)',
 		  'cpub_api.rotate_refresh_token(text)',
 		  'cpub_api.refresh(text,text,timestamp with time zone,timestamp with time zone,uuid,uuid,boolean)',
 		  'cpub_api.runtimes()',
-		  'cpub_api.invoke(text,text,text,text,text,jsonb,bytea,boolean,text,bigint,text,text)'],
+		  'cpub_api.invoke(text,text,text,text,text,jsonb,bytea,boolean,text,bigint,text,text,text)'],
    'cpub_anon can only register, log in, authenticate and refresh');
 
 SELECT is_empty($$

@@ -4,7 +4,7 @@
 -- and series, reaping and purging, the admin's list, privileges.
 -- (The signed-key path, cpub.invocation_key_check, is tested with the keys.)
 BEGIN;
-SELECT plan(166);
+SELECT plan(173);
 SET LOCAL TimeZone = 'UTC';
 
 --
@@ -881,6 +881,63 @@ SET LOCAL ROLE cpub_worker;
 SELECT throws_ok('SELECT * FROM cpub_api.execution_list()', '42501', NULL,
 	'the worker cannot call the developer API');
 RESET ROLE;
+
+-- Signed invocations through the public address: the signature covers the
+-- request target as sent (docs/invocation-keys.md); pgcrypto signs here.
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE FUNCTION pg_temp.sign(secret text, ts bigint, nonce text, method text,
+							 target text, body bytea) RETURNS text LANGUAGE sql AS $$
+	SELECT encode(hmac(convert_to(format(E'%s\n%s\n%s\n%s\n', ts, nonce, method, target), 'UTF8')
+					   || body, digest(secret, 'sha256'), 'sha256'), 'hex') $$;
+SELECT pg_temp.act('o@example.com');
+SELECT key_id AS sk_id, secret AS sk_secret, id AS sk_row
+  FROM cpub_api.function_key_create('keyed', 'tests') \gset
+SELECT floor(extract(epoch FROM clock_timestamp()))::bigint AS sk_ts \gset
+SELECT cpub.clear_identity();
+SET LOCAL ROLE cpub_anon;
+SELECT lives_ok(format($$SELECT cpub_api.invoke(%L, 'keyed', 'POST', '/hook', 'x=1', '{}', 'hi',
+			key_id => %L, "timestamp" => %s, nonce => 'nonce-0000000001',
+			signature => %L)$$,
+		:'uid_o', :'sk_id', :'sk_ts',
+		pg_temp.sign(:'sk_secret', :'sk_ts', 'nonce-0000000001', 'POST',
+					 format('/fn/%s/keyed/hook?x=1', :'uid_o'), 'hi')),
+	'anon: a request signed over /fn/OWNER/NAME/PATH?QUERY runs');
+SELECT throws_ok(format($$SELECT cpub_api.invoke(%L, 'keyed', 'POST', '/hook', 'x=1', '{}', 'hi',
+			key_id => %L, "timestamp" => %s, nonce => 'nonce-0000000001', signature => %L)$$,
+		:'uid_o', :'sk_id', :'sk_ts',
+		pg_temp.sign(:'sk_secret', :'sk_ts', 'nonce-0000000001', 'POST',
+					 format('/fn/%s/keyed/hook?x=1', :'uid_o'), 'hi')),
+	'28Q08', NULL, 'anon: the same signed request again is a replay');
+SELECT throws_ok(format($$SELECT cpub_api.invoke(%L, 'keyed', 'POST', '/hook', 'x=2', '{}', 'hi',
+			key_id => %L, "timestamp" => %s, nonce => 'nonce-0000000002', signature => %L)$$,
+		:'uid_o', :'sk_id', :'sk_ts',
+		pg_temp.sign(:'sk_secret', :'sk_ts', 'nonce-0000000002', 'POST',
+					 format('/fn/%s/keyed/hook?x=1', :'uid_o'), 'hi')),
+	'28Q06', NULL, 'anon: the query string is signed (x=2 under a signature for x=1)');
+SELECT throws_ok(format($$SELECT cpub_api.invoke(%L, 'keyed', 'POST', '/hook', '', '{}', 'hi!',
+			key_id => %L, "timestamp" => %s, nonce => 'nonce-0000000003', signature => %L)$$,
+		:'uid_o', :'sk_id', :'sk_ts',
+		pg_temp.sign(:'sk_secret', :'sk_ts', 'nonce-0000000003', 'POST',
+					 format('/fn/%s/keyed/hook', :'uid_o'), 'hi')),
+	'28Q06', NULL, 'anon: the body is signed');
+SELECT lives_ok(format($$SELECT cpub_api.invoke(%L, 'keyed', 'POST', '/hook', '', '{}', 'hi',
+			key_id => %L, "timestamp" => %s, nonce => 'nonce-0000000004', signature => %L,
+			target => '/fn/%s/keyed/hook/')$$,
+		:'uid_o', :'sk_id', :'sk_ts',
+		pg_temp.sign(:'sk_secret', :'sk_ts', 'nonce-0000000004', 'POST',
+					 format('/fn/%s/keyed/hook/', :'uid_o'), 'hi'), :'uid_o'),
+	'anon: the target the HTTP front passes is what is checked');
+SELECT throws_ok(format($$SELECT cpub_api.invoke(%L, 'keyed', 'POST', '/hook', '', '{}', 'hi',
+			key_id => %L, "timestamp" => %s, nonce => 'nonce-0000000005', signature => %L)$$,
+		:'uid_o', :'sk_id', :'sk_ts' - 3600,
+		pg_temp.sign(:'sk_secret', :'sk_ts' - 3600, 'nonce-0000000005', 'POST',
+					 format('/fn/%s/keyed/hook', :'uid_o'), 'hi')),
+	'28Q07', NULL, 'anon: a signature an hour old is refused');
+RESET ROLE;
+SELECT results_eq(format($$SELECT request_path, request_query FROM cpub.executions
+							WHERE caller_key_id = %L ORDER BY seq$$, :'sk_row'),
+	$$VALUES ('/hook', 'x=1'), ('/hook', '')$$,
+	'the two signed executions are recorded with their key');
 
 SELECT * FROM finish();
 ROLLBACK;
