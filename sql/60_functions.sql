@@ -252,9 +252,10 @@ CREATE FUNCTION cpub.owner_usage_lock(owner_id uuid)
 	RETURNING u.*
 $$;
 
--- cpub.tier_cap(tier, limit_name, value): value unchanged; 54Q02 naming the
--- tier and the limit when value is above it.
-CREATE FUNCTION cpub.tier_cap(tier cpub.tiers, limit_name text, value integer)
+-- cpub.tier_cap(tier, setting, limit_name, value): value unchanged; 54Q02
+-- naming the setting, the tier and its limit when value is above it.
+CREATE FUNCTION cpub.tier_cap(tier cpub.tiers, setting text, limit_name text,
+							  value integer)
 	RETURNS integer
 	LANGUAGE plpgsql IMMUTABLE
 	SET search_path = pg_catalog, cpub, pg_temp
@@ -263,12 +264,10 @@ DECLARE
 	cap bigint := (pg_catalog.to_jsonb(tier_cap.tier) ->> tier_cap.limit_name)::bigint;
 BEGIN
 	IF tier_cap.value > cap THEN
-		RAISE EXCEPTION '% % is above the limit of tier "%"',
-			tier_cap.limit_name, tier_cap.value, tier_cap.tier.name
+		RAISE EXCEPTION '% % is above the % of % allowed by tier "%"',
+			tier_cap.setting, tier_cap.value, tier_cap.limit_name, cap,
+			tier_cap.tier.name
 			USING ERRCODE = '54Q02',
-				  DETAIL = pg_catalog.format('Tier "%s" allows %s = %s.',
-											 tier_cap.tier.name,
-											 tier_cap.limit_name, cap),
 				  HINT = 'Choose a smaller value, or ask an admin for another tier.';
 	END IF;
 	RETURN tier_cap.value;
@@ -323,7 +322,7 @@ BEGIN
 				USING ERRCODE = '22023',
 					  DETAIL = pg_catalog.format('Got %s.', coalesce(s.value::text, 'null'));
 		END IF;
-		PERFORM cpub.tier_cap(t, s.tier_limit, s.value);
+		PERFORM cpub.tier_cap(t, s.name, s.tier_limit, s.value);
 	END LOOP;
 END
 $$;
@@ -343,6 +342,31 @@ CREATE FUNCTION cpub.function_audit(action text, f cpub.functions,
 						'owner_user_id', function_audit.f.owner_user_id,
 						'owner_organization_id', function_audit.f.owner_organization_id)
 					  || coalesce(function_audit.detail, '{}'))
+$$;
+
+-- cpub.log_tail(log, max_bytes): the log unchanged when it fits in
+-- max_bytes, else its last max_bytes (within 3 bytes, characters whole)
+-- after a line saying earlier output was cut.  Build and run logs.
+CREATE FUNCTION cpub.log_tail(log text, max_bytes integer)
+	RETURNS text
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+DECLARE
+	t text := coalesce(log_tail.log, '');
+BEGIN
+	IF pg_catalog.octet_length(t) <= log_tail.max_bytes THEN
+		RETURN t;
+	END IF;
+	-- right() counts characters: while multibyte ones keep it over the
+	-- limit, drop a quarter of the excess in characters (4 bytes at most
+	-- each), so it ends within 3 bytes of the limit.
+	t := pg_catalog.right(t, log_tail.max_bytes);
+	WHILE pg_catalog.octet_length(t) > log_tail.max_bytes LOOP
+		t := pg_catalog.right(t, -((pg_catalog.octet_length(t) - log_tail.max_bytes + 3) / 4));
+	END LOOP;
+	RETURN '[... earlier output cut ...]' || E'\n' || t;
+END
 $$;
 
 -- cpub.versions_changed(function_id): tells workers (LISTEN cpub_versions)
@@ -982,17 +1006,13 @@ DECLARE
 	v cpub.function_versions;
 	f cpub.functions;
 	active_number integer;
-	log text := coalesce(build_finish.build_log, '');
+	log text := cpub.log_tail(build_finish.build_log, 1048576);
 BEGIN
 	IF build_finish.succeeded IS NULL THEN
 		RAISE EXCEPTION 'succeeded must be true or false' USING ERRCODE = '22004';
 	END IF;
 	IF build_finish.succeeded AND coalesce(build_finish.image, '') = '' THEN
 		RAISE EXCEPTION 'a successful build names its image' USING ERRCODE = '22004';
-	END IF;
-	IF pg_catalog.octet_length(log) > 1048576 THEN
-		log := '[... earlier output cut ...]' || E'\n'
-			|| pg_catalog.right(log, 1048576);
 	END IF;
 	-- The function first, then the version: the order deploy and rollback
 	-- lock them in.

@@ -743,7 +743,7 @@ CREATE FUNCTION cpub_worker.execution_finish(execution_id uuid, worker_id uuid,
 	AS $$
 DECLARE
 	e cpub.executions;
-	log text := coalesce(execution_finish.logs, '');
+	log text := cpub.log_tail(execution_finish.logs, 262144);
 	res jsonb;
 	st text := CASE WHEN execution_finish.error_kind IS NULL THEN 'succeeded'
 					ELSE 'failed' END;
@@ -773,16 +773,6 @@ BEGIN
 			USING ERRCODE = '22023',
 				  DETAIL = pg_catalog.format('Got %s.',
 					coalesce(execution_finish.response_status::text, 'null'));
-	END IF;
-	IF pg_catalog.octet_length(log) > 262144 THEN
-		-- right() counts characters: while multibyte ones keep it over
-		-- 256 KB, drop a quarter of the excess in characters (4 bytes at
-		-- most each), so it ends within 3 bytes of 256 KB, characters whole.
-		log := pg_catalog.right(log, 262144);
-		WHILE pg_catalog.octet_length(log) > 262144 LOOP
-			log := pg_catalog.right(log, -((pg_catalog.octet_length(log) - 262144 + 3) / 4));
-		END LOOP;
-		log := '[... earlier output cut ...]' || E'\n' || log;
 	END IF;
 	IF execution_finish.response_body IS NOT NULL
 	   AND pg_catalog.octet_length(execution_finish.response_body) <= 1048576 THEN

@@ -199,11 +199,11 @@ SELECT throws_ok($$SELECT cpub_api.function_create('x1', 'python', visibility =>
 SELECT throws_ok($$SELECT cpub_api.function_create('x1', 'python', metadata => '[1]')$$, '22023',
 	'metadata must be a JSON object', 'function_create: metadata not an object');
 SELECT throws_ok($$SELECT cpub_api.function_create('x1', 'python', memory_mb => 257)$$, '54Q02',
-	'max_memory_mb 257 is above the limit of tier "free"', 'function_create: memory_mb above the tier cap');
+	'memory_mb 257 is above the max_memory_mb of 256 allowed by tier "free"', 'function_create: memory_mb above the tier cap');
 SELECT throws_ok($$SELECT cpub_api.function_create('x1', 'python', timeout_seconds => 31)$$, '54Q02',
-	'max_timeout_seconds 31 is above the limit of tier "free"', 'function_create: timeout_seconds above the tier cap');
+	'timeout_seconds 31 is above the max_timeout_seconds of 30 allowed by tier "free"', 'function_create: timeout_seconds above the tier cap');
 SELECT throws_ok($$SELECT cpub_api.function_create('x1', 'python', max_concurrency => 6)$$, '54Q02',
-	'max_concurrency 6 is above the limit of tier "free"', 'function_create: max_concurrency above the tier cap');
+	'max_concurrency 6 is above the max_concurrency of 5 allowed by tier "free"', 'function_create: max_concurrency above the tier cap');
 SELECT throws_ok($$SELECT cpub_api.function_create('hello', 'c')$$, '23505',
 	'function "hello" already exists', 'function_create: duplicate name');
 SELECT results_eq('SELECT name FROM cpub_api.function_list()',
@@ -290,11 +290,11 @@ SELECT results_eq($$SELECT runtime, max_concurrency FROM cpub_api.function_updat
 SELECT lives_ok($$SELECT cpub_api.function_update('hello', memory_mb => 64)$$,
 	'function_update with nothing new');
 SELECT throws_ok($$SELECT cpub_api.function_update('hello', memory_mb => 512)$$, '54Q02',
-	'max_memory_mb 512 is above the limit of tier "free"', 'function_update: memory_mb above the tier cap');
+	'memory_mb 512 is above the max_memory_mb of 256 allowed by tier "free"', 'function_update: memory_mb above the tier cap');
 SELECT throws_ok($$SELECT cpub_api.function_update('hello', timeout_seconds => 31)$$, '54Q02',
-	'max_timeout_seconds 31 is above the limit of tier "free"', 'function_update: timeout_seconds above the tier cap');
+	'timeout_seconds 31 is above the max_timeout_seconds of 30 allowed by tier "free"', 'function_update: timeout_seconds above the tier cap');
 SELECT throws_ok($$SELECT cpub_api.function_update('hello', max_concurrency => 6)$$, '54Q02',
-	'max_concurrency 6 is above the limit of tier "free"', 'function_update: max_concurrency above the tier cap');
+	'max_concurrency 6 is above the max_concurrency of 5 allowed by tier "free"', 'function_update: max_concurrency above the tier cap');
 SELECT throws_ok($$SELECT cpub_api.function_update('hello', timeout_seconds => 4000)$$, '22023',
 	'timeout_seconds must be between 1 and 3600', 'function_update: out of range');
 SELECT throws_ok($$SELECT cpub_api.function_update('hello', visibility => 'everyone')$$, '22023',
@@ -602,7 +602,7 @@ RESET ROLE;
 SELECT pg_temp.act('p@example.com');
 SET LOCAL ROLE cpub_developer;
 SELECT throws_ok($$SELECT cpub_api.function_create('big', 'python', organization => 'acme', memory_mb => 512)$$,
-	'54Q02', 'max_memory_mb 512 is above the limit of tier "free"',
+	'54Q02', 'memory_mb 512 is above the max_memory_mb of 256 allowed by tier "free"',
 	'an organization function is capped by the organization''s tier');
 SELECT results_eq($$SELECT memory_mb, timeout_seconds, max_concurrency
 	  FROM cpub_api.function_create('big', 'python', memory_mb => 1024, timeout_seconds => 300,
@@ -838,7 +838,7 @@ SELECT results_eq($$SELECT name, memory_mb FROM cpub_api.function_list()$$,
 SELECT results_eq($$SELECT version, status FROM cpub_api.function_versions('big')$$,
 	$$VALUES (1, 'queued'::text)$$, 'function_versions too');
 SELECT throws_ok($$SELECT cpub_api.function_create('big2', 'python', memory_mb => 256)$$, '54Q02',
-	'max_memory_mb 256 is above the limit of tier "pro"', 'new functions get the lowered cap');
+	'memory_mb 256 is above the max_memory_mb of 128 allowed by tier "pro"', 'new functions get the lowered cap');
 RESET ROLE;
 
 --
