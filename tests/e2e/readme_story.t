@@ -29,7 +29,7 @@ q()
 	psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "$1"
 }
 
-echo "1..7"
+echo "1..9"
 
 story=$(mktemp)
 trap 'rm -f "$story"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1' EXIT
@@ -60,7 +60,16 @@ ok $? "early access is approved and grants the early_access role"
 		 WHERE u.email = 'ada@example.com' AND s.refreshed_at IS NOT NULL AND s.revoked_at IS NULL")" = 1 ]
 ok $? "the session was refreshed and is still open"
 
-want="early_access.approve early_access.request early_access.set_capacity feature_role.grant organization.create session.login tier.assign tier.create user.register"
+[ "$(q "SELECT f.status || ' ' || v.version || ' ' || e.status || ' ' || e.result::text
+		  FROM cpub.functions f JOIN cpub.function_versions v ON v.id = f.active_version_id
+		  JOIN cpub.executions e ON e.function_id = f.id WHERE f.name = 'bernoulli'")" = 'active 1 succeeded {"b10": "5/66"}' ]
+ok $? "the function is active on version 1 and its execution succeeded with the result"
+
+[ "$(q "SELECT count(*) FROM cpub.function_env WHERE name = 'PRECISION'
+		   AND position(convert_to('sixty-four bits', 'UTF8') IN ciphertext) = 0")" = 1 ]
+ok $? "the environment variable is stored encrypted"
+
+want="early_access.approve early_access.request early_access.set_capacity feature_role.grant function.create function.deploy function.env_set organization.create session.login tier.assign tier.create user.register"
 got=$(q "SELECT string_agg(DISTINCT action, ' ' ORDER BY action) FROM cpub.audit_log")
 [ "$got" = "$want" ]
 ok $? "the audit log has every step (got: $got)"
