@@ -77,8 +77,22 @@ start()
 		psql_admin -d postgres -c "CREATE DATABASE $DB"
 		echo "platform: created database $DB"
 	fi
-	psql_admin -d "$DB" -c "SET client_min_messages = warning" \
-		-c "CREATE EXTENSION IF NOT EXISTS containerpub CASCADE"
+	# Until the first release the install script changes without upgrade
+	# scripts: remember which one made the database's extension and say so
+	# when the installed one differs.
+	local script stamp
+	script="$(pg_config --sharedir)/extension/containerpub--0.1.sql"
+	stamp=$(md5sum "$script" | cut -d' ' -f1)
+	if [ "$(psql_admin -At -d "$DB" \
+		-c "SELECT count(*) FROM pg_extension WHERE extname = 'containerpub'")" = 0 ]; then
+		psql_admin -d "$DB" -c "SET client_min_messages = warning" \
+			-c "CREATE EXTENSION containerpub CASCADE" &&
+			echo "$stamp" >"$DIR/extension.md5"
+	elif [ "$(cat "$DIR/extension.md5" 2>/dev/null)" != "$stamp" ]; then
+		echo "platform: WARNING: database $DB has the extension of an older" \
+			"build (before 1.0 there are no upgrade scripts); to start afresh," \
+			"losing its data: make stop && rm -rf $DIR && make run" >&2
+	fi
 	echo "platform: extension containerpub $(psql_admin -At -d "$DB" \
 		-c "SELECT extversion FROM pg_extension WHERE extname = 'containerpub'")" \
 		"ready in database $DB"
