@@ -5,7 +5,9 @@ SELECT plan(16);
 SET LOCAL ROLE cpub_admin_viewer;
 SELECT set_eq($$SELECT name FROM cpub_admin.settings()$$,
 			  ARRAY['access_token_ttl', 'refresh_token_ttl', 'early_access_capacity',
-				'execution_retention', 'signature_window'],
+				'execution_retention', 'signature_window',
+				'job_lease', 'worker_timeout', 'job_retry_delay', 'job_retry_delay_max',
+				'maintenance_interval', 'worker_retention'],
 			  'a viewer lists the settings');
 SELECT throws_ok($$SELECT cpub_admin.setting_set('access_token_ttl', '"1 hour"')$$, '42501', NULL,
 				 'a viewer cannot change a setting');
