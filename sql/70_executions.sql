@@ -913,3 +913,12 @@ $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.execution_list(uuid, uuid, text, text,
 													timestamptz, bigint, integer)
 	TO cpub_admin_viewer;
+
+-- Maintenance runs these with every maintenance job (sql/55_jobs.sql).
+INSERT INTO cpub.maintenance_tasks (name, function, description) VALUES
+	('executions_reap', 'cpub.executions_reap()',
+	 'Executions whose run job died are finished as failed (crash), so no caller waits for ever.'),
+	('executions_purge', 'cpub.executions_purge()',
+	 'Executions older than execution_retention, and functions deleted longer ago than that.'),
+	('invocation_nonces_purge', 'cpub.invocation_nonces_purge()',
+	 'Invocation key nonces older than signature_window: their requests can no longer be replayed.');

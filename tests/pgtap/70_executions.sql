@@ -4,7 +4,7 @@
 -- and series, reaping and purging, the admin's list, privileges.
 -- (The signed-key path, cpub.invocation_key_check, is tested with the keys.)
 BEGIN;
-SELECT plan(173);
+SELECT plan(174);
 SET LOCAL TimeZone = 'UTC';
 
 --
@@ -938,6 +938,11 @@ SELECT results_eq(format($$SELECT request_path, request_query FROM cpub.executio
 							WHERE caller_key_id = %L ORDER BY seq$$, :'sk_row'),
 	$$VALUES ('/hook', 'x=1'), ('/hook', '')$$,
 	'the two signed executions are recorded with their key');
+
+SELECT cpub_worker.maintenance_run() -> 'tasks' AS mtasks \gset
+SELECT ok(:'mtasks'::jsonb ?& ARRAY['executions_reap', 'executions_purge', 'invocation_nonces_purge']
+		  AND NOT jsonb_path_exists(:'mtasks'::jsonb, '$.*.error'),
+	'a maintenance job runs the executions reap and purge and the nonce purge');
 
 SELECT * FROM finish();
 ROLLBACK;
