@@ -29,7 +29,7 @@ q()
 	psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "$1"
 }
 
-echo "1..9"
+echo "1..10"
 
 story=$(mktemp)
 trap 'rm -f "$story"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1' EXIT
@@ -68,6 +68,9 @@ ok $? "the function is active on version 1 and its execution succeeded with the 
 [ "$(q "SELECT count(*) FROM cpub.function_env WHERE name = 'PRECISION'
 		   AND position(convert_to('sixty-four bits', 'UTF8') IN ciphertext) = 0")" = 1 ]
 ok $? "the environment variable is stored encrypted"
+
+[ "$(q "SELECT count(*) FROM cpub.jobs")" = 0 ]
+ok $? "the worker completed both jobs: the queue is empty"
 
 want="early_access.approve early_access.request early_access.set_capacity feature_role.grant function.create function.deploy function.env_set organization.create session.login tier.assign tier.create user.register"
 got=$(q "SELECT string_agg(DISTINCT action, ' ' ORDER BY action) FROM cpub.audit_log")
