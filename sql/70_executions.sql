@@ -444,6 +444,38 @@ BEGIN
 END
 $$;
 
+-- cpub.execution_rows(function_id, owner_id, status, error_kind, since,
+-- after, limit): the one query behind the developer and admin execution
+-- lists: newest first, filtered by whatever is not NULL; after is the seq of
+-- the last row of the previous page.  22023 for a bad status or page size.
+CREATE FUNCTION cpub.execution_rows(function_id uuid, owner_id uuid, status text,
+									error_kind text, since timestamptz,
+									after bigint, "limit" integer)
+	RETURNS SETOF cpub_api.execution_summary
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+BEGIN
+	PERFORM cpub.check_page_limit(execution_rows."limit");
+	PERFORM cpub.check_execution_status(execution_rows.status);
+	RETURN QUERY
+		SELECT e.seq, e.id, e.function_id, f.name, e.version, e.trigger, e.status,
+			   e.request_method, e.request_path, e.response_status, e.error_kind,
+			   e.error_message, e.duration_ms, e.memory_peak_kb, e.cold_start,
+			   e.created_at, e.started_at, e.completed_at
+		  FROM cpub.executions e
+		  JOIN cpub.functions f ON f.id = e.function_id
+		 WHERE (execution_rows.function_id IS NULL OR e.function_id = execution_rows.function_id)
+		   AND (execution_rows.owner_id IS NULL OR e.owner_id = execution_rows.owner_id)
+		   AND (execution_rows.status IS NULL OR e.status = execution_rows.status)
+		   AND (execution_rows.error_kind IS NULL OR e.error_kind = execution_rows.error_kind)
+		   AND (execution_rows.since IS NULL OR e.created_at >= execution_rows.since)
+		   AND (execution_rows.after IS NULL OR e.seq < execution_rows.after)
+		 ORDER BY e.seq DESC
+		 LIMIT execution_rows."limit";
+END
+$$;
+
 -- cpub_api.execution_list(function, organization, status, since, after,
 -- limit): executions newest first, without bodies and logs (scope: see
 -- cpub.execution_scope); after: the seq of the last row of the previous
@@ -462,22 +494,10 @@ DECLARE
 	s record := cpub.execution_scope(execution_list.function,
 									 execution_list.organization);
 BEGIN
-	PERFORM cpub.check_page_limit(execution_list."limit");
-	PERFORM cpub.check_execution_status(execution_list.status);
 	RETURN QUERY
-		SELECT e.seq, e.id, e.function_id, f.name, e.version, e.trigger, e.status,
-			   e.request_method, e.request_path, e.response_status, e.error_kind,
-			   e.error_message, e.duration_ms, e.memory_peak_kb, e.cold_start,
-			   e.created_at, e.started_at, e.completed_at
-		  FROM cpub.executions e
-		  JOIN cpub.functions f ON f.id = e.function_id
-		 WHERE (s.function_id IS NULL OR e.function_id = s.function_id)
-		   AND (s.owner_id IS NULL OR e.owner_id = s.owner_id)
-		   AND (execution_list.status IS NULL OR e.status = execution_list.status)
-		   AND (execution_list.since IS NULL OR e.created_at >= execution_list.since)
-		   AND (execution_list.after IS NULL OR e.seq < execution_list.after)
-		 ORDER BY e.seq DESC
-		 LIMIT execution_list."limit";
+		SELECT * FROM cpub.execution_rows(s.function_id, s.owner_id,
+			execution_list.status, NULL, execution_list.since,
+			execution_list.after, execution_list."limit");
 END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_api.execution_list(text, text, text, timestamptz,
@@ -887,28 +907,12 @@ CREATE FUNCTION cpub_admin.execution_list(function_id uuid DEFAULT NULL,
 										  after bigint DEFAULT NULL,
 										  "limit" integer DEFAULT 50)
 	RETURNS SETOF cpub_api.execution_summary
-	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	LANGUAGE sql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
-BEGIN
-	PERFORM cpub.check_page_limit(execution_list."limit");
-	PERFORM cpub.check_execution_status(execution_list.status);
-	RETURN QUERY
-		SELECT e.seq, e.id, e.function_id, f.name, e.version, e.trigger, e.status,
-			   e.request_method, e.request_path, e.response_status, e.error_kind,
-			   e.error_message, e.duration_ms, e.memory_peak_kb, e.cold_start,
-			   e.created_at, e.started_at, e.completed_at
-		  FROM cpub.executions e
-		  JOIN cpub.functions f ON f.id = e.function_id
-		 WHERE (execution_list.function_id IS NULL OR e.function_id = execution_list.function_id)
-		   AND (execution_list.owner_id IS NULL OR e.owner_id = execution_list.owner_id)
-		   AND (execution_list.status IS NULL OR e.status = execution_list.status)
-		   AND (execution_list.error_kind IS NULL OR e.error_kind = execution_list.error_kind)
-		   AND (execution_list.since IS NULL OR e.created_at >= execution_list.since)
-		   AND (execution_list.after IS NULL OR e.seq < execution_list.after)
-		 ORDER BY e.seq DESC
-		 LIMIT execution_list."limit";
-END
+	SELECT * FROM cpub.execution_rows(execution_list.function_id,
+		execution_list.owner_id, execution_list.status, execution_list.error_kind,
+		execution_list.since, execution_list.after, execution_list."limit")
 $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.execution_list(uuid, uuid, text, text,
 													timestamptz, bigint, integer)
