@@ -17,7 +17,7 @@
 .NOTPARALLEL:
 
 PARTS = pg_extension $(patsubst %/Makefile,%,$(wildcard httpd/Makefile worker/Makefile cli/Makefile))
-C_DIRS = pg_extension httpd worker cli tests
+C_DIRS = pg_extension httpd worker cli tests bench
 C_FILES = $(shell find $(C_DIRS) -name '*.[ch]' -type f 2>/dev/null | sort)
 CLANG_FORMAT ?= clang-format
 

@@ -12,10 +12,15 @@
 #   bench/auth.sh    cpub_api.authenticate(token) throughput beside SELECT 1
 #   bench/login.sh   cpub_api.login cost with the default argon2id cost,
 #                    beside the raw hash and the cheapest cost
+#   bench/queue.sh   the job queue's throughput, latency and behaviour with
+#                    a snapshot held open, beside graphile-worker
+#
+# bench/run.sh NAME... runs only those (auth, login, queue); bench/queue.sh
+# run alone calls bench/run.sh queue.
 #
 # Knobs (environment): BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_CLIENTS
 # (4), BENCH_THREADS (2), BENCH_USERS (1000), BENCH_LOGINS (20),
-# BENCH_LOGIN_CLIENTS (2).
+# BENCH_LOGIN_CLIENTS (2); bench/queue.sh lists its own.
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd -P)
@@ -29,6 +34,14 @@ die()
 	echo "bench: $*" >&2
 	exit 1
 }
+
+benches=("$@")
+if [ ${#benches[@]} -eq 0 ]; then
+	benches=(auth login queue)
+fi
+for b in "${benches[@]}"; do
+	[ -x "$BENCH/$b.sh" ] || die "no benchmark $b (bench/$b.sh)"
+done
 
 control="$("$PGBIN/pg_config" --sharedir)/extension/containerpub.control"
 [ -f "$control" ] || die "the containerpub extension is not installed; run: make install"
@@ -72,8 +85,9 @@ echo "postgresql: $(q 'SHOW server_version'), containerpub $(q "SELECT extversio
 	"shared_buffers $(q 'SHOW shared_buffers'), fsync $(q 'SHOW fsync')," \
 	"synchronous_commit $(q 'SHOW synchronous_commit')"
 echo "connection: superuser postgres over the Unix socket, throwaway cluster on port $PORT"
-echo
 
-"$BENCH/auth.sh"
-echo
-"$BENCH/login.sh"
+export CPUB_BENCH_CLUSTER=$TMP
+for b in "${benches[@]}"; do
+	echo
+	"$BENCH/$b.sh"
+done

@@ -380,17 +380,18 @@ CREATE FUNCTION cpub.jobs_inserted() RETURNS trigger
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
-DECLARE
-	k record;
 BEGIN
-	SELECT -i.priority AS urgency, i.run_after, i.id INTO k
-	  FROM inserted i
-	 WHERE i.state = 'pending'
-	 ORDER BY -i.priority, i.run_after, i.id
-	 LIMIT 1;
-	IF FOUND THEN
-		PERFORM cpub.queue_head_lower(k.urgency, k.run_after, k.id);
-	END IF;
+	-- cpub.queue_head_lower for the most urgent job inserted, inline: this
+	-- runs on every enqueue.
+	PERFORM pg_catalog.pg_advisory_xact_lock_shared(1668314466, 1);
+	UPDATE cpub.queue_head h
+	   SET urgency = k.urgency, run_after = k.run_after, id = k.id
+	  FROM (SELECT (-i.priority)::smallint AS urgency, i.run_after, i.id
+			  FROM inserted i
+			 WHERE i.state = 'pending'
+			 ORDER BY 1, 2, 3
+			 LIMIT 1) k
+	 WHERE (h.urgency, h.run_after, h.id) > (k.urgency, k.run_after, k.id);
 	RETURN NULL;
 END
 $$;
