@@ -311,8 +311,8 @@ read -r vac_table vac_index _ < <(sizes)
 
 echo
 echo "(e) unbatched, sustained, with and without a REPEATABLE READ snapshot held open"
-echo "    without, $base_seconds s: $base_rate jobs/s; per $(awk -v s="$base_seconds" 'BEGIN { print s / 6 }') s: $base_series"
-echo "    with, $BLOAT_SECONDS s:   $bloat_rate jobs/s; per $(awk -v s="$BLOAT_SECONDS" 'BEGIN { print s / 6 }') s: $bloat_series"
+echo "    without, $base_seconds s: $base_rate jobs/s; per $(awk -v s="$base_seconds" 'BEGIN { printf "%.2g", s / 6 }') s: $base_series"
+echo "    with, $BLOAT_SECONDS s:   $bloat_rate jobs/s; per $(awk -v s="$BLOAT_SECONDS" 'BEGIN { printf "%.2g", s / 6 }') s: $bloat_series"
 echo "    cpub.jobs before:         table ${before_table/_/ }, indexes ${before_index/_/ } ($before_left jobs)"
 echo "    after, snapshot held:     table ${after_table/_/ }, indexes ${after_index/_/ } ($after_left jobs left; VACUUM could remove no dead row)"
 echo "    after VACUUM, released:   table ${vac_table/_/ }, indexes ${vac_index/_/ }"
