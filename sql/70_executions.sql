@@ -5,9 +5,10 @@
 -- tier (monthly invocations, requests per second), then records an
 -- execution and enqueues its run job in the same transaction.  A worker
 -- runs it and writes the response, logs and figures back, and the
--- completion is announced with NOTIFY cpub_executions so that a waiting
--- HTTP request finds its result.  Executions are kept for a configurable
--- period, also after their function is deleted.
+-- completion is announced with NOTIFY cpub_executions ('ID STATUS
+-- FUNCTION_ID') so that a waiting HTTP request finds its result and a
+-- follower of the function's logs wakes up.  Executions are kept for a
+-- configurable period, also after their function is deleted.
 
 INSERT INTO cpub.setting_defaults (name, kind, value, description) VALUES
 	('execution_retention', 'interval', '"30 days"',
@@ -745,8 +746,11 @@ GRANT EXECUTE ON FUNCTION cpub_worker.execution_start(uuid, uuid) TO cpub_worker
 -- duration_ms, memory_peak_kb, cold_start): the outcome of a run: with an
 -- error_kind the execution failed, else it succeeded with the function's
 -- response.  Logs keep their last 256 KB.  Sends NOTIFY cpub_executions
--- with 'ID STATUS' (delivered at commit).  P0002 for an unknown execution,
--- 23514 when it finished already, 22023 for a bad status or error kind.
+-- with 'ID STATUS FUNCTION_ID' (delivered at commit: the execution's id,
+-- succeeded or failed, its function's id), which wakes both the callers
+-- waiting on that execution and the followers of that function's logs.
+-- P0002 for an unknown execution, 23514 when it finished already, 22023
+-- for a bad status or error kind.
 CREATE FUNCTION cpub_worker.execution_finish(execution_id uuid, worker_id uuid,
 											 response_status integer DEFAULT NULL,
 											 response_headers jsonb DEFAULT NULL,
@@ -817,7 +821,8 @@ BEGIN
 		   started_at = coalesce(e2.started_at, pg_catalog.clock_timestamp()),
 		   completed_at = pg_catalog.clock_timestamp()
 	 WHERE e2.id = e.id;
-	PERFORM pg_catalog.pg_notify('cpub_executions', e.id::text || ' ' || st);
+	PERFORM pg_catalog.pg_notify('cpub_executions',
+		e.id::text || ' ' || st || ' ' || e.function_id::text);
 	RETURN st;
 END
 $$;
