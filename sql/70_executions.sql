@@ -6,9 +6,10 @@
 -- execution and enqueues its run job in the same transaction.  A worker
 -- runs it and writes the response, logs and figures back, and the
 -- completion is announced with NOTIFY cpub_executions ('ID STATUS
--- FUNCTION_ID') so that a waiting HTTP request finds its result and a
--- follower of the function's logs wakes up.  Executions are kept for a
--- configurable period, also after their function is deleted.
+-- FUNCTION_ID') so that a waiting HTTP request finds its result
+-- (cpub_api.invocation_result) and a follower of the function's logs wakes
+-- up.  Executions are kept for a configurable period, also after their
+-- function is deleted.
 
 INSERT INTO cpub.setting_defaults (name, kind, value, description) VALUES
 	('execution_retention', 'interval', '"30 days"',
@@ -73,6 +74,22 @@ CREATE TYPE cpub_api.invocation AS (
 	version integer,
 	trigger text,
 	timeout_seconds integer		-- how long a synchronous caller should wait
+);
+
+-- What the caller of an invocation reads of its outcome
+-- (cpub_api.invocation_result): the response, no request and no logs.
+CREATE TYPE cpub_api.invocation_outcome AS (
+	execution_id uuid,
+	function_id uuid,
+	status text,				-- queued, running, succeeded or failed
+	response_status integer,
+	response_headers jsonb,
+	response_body bytea,
+	error_kind text,
+	error_message text,
+	duration_ms double precision,
+	cold_start boolean,
+	completed_at timestamptz
 );
 
 CREATE TYPE cpub_api.execution_summary AS (
@@ -355,6 +372,54 @@ $$;
 GRANT EXECUTE ON FUNCTION cpub_api.function_invoke(text, text, text, text, jsonb,
 												   bytea, boolean)
 	TO cpub_developer;
+
+-- cpub_api.invocation_result(execution_id): the outcome of an invocation
+-- for its caller, who may be anonymous (a public function, or a request
+-- signed with an invocation key): the status (queued and running too, so
+-- that a caller can poll), and once finished the function's response or
+-- the error, the duration and whether it was a cold start.  P0002 for an
+-- unknown execution.
+--
+-- The execution id is the capability, like a claim ticket.  It is a
+-- version 4 uuid from gen_random_uuid (122 bits from the operating
+-- system's strong random source), so it cannot be guessed, and invoke and
+-- function_invoke return it to the caller that made the invocation, who
+-- keeps it to wait for the result (the HTTP front, for a synchronous call)
+-- or to come back for it (an asynchronous one).  Holding it is taken as
+-- proof of having made that invocation: no session is needed.  Besides
+-- that caller, ids are known only to those who may read the execution in
+-- full anyway: the owner's members (execution_list), admins, and the
+-- platform's own database logins (the run job's payload, LISTEN
+-- cpub_executions; developers never connect to the database).  So the
+-- ticket opens only what its holder is owed: the outcome and response of
+-- an execution made by an invocation (triggers sync and async), nothing
+-- else.  Not the request (its headers and body), not the logs, the caller
+-- or the version: those are the owner's, through execution_get.
+CREATE FUNCTION cpub_api.invocation_result(execution_id uuid)
+	RETURNS cpub_api.invocation_outcome
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+DECLARE
+	r cpub_api.invocation_outcome;
+BEGIN
+	SELECT e.id, e.function_id, e.status, e.response_status, e.response_headers,
+		   e.response_body, e.error_kind, e.error_message, e.duration_ms,
+		   e.cold_start, e.completed_at
+	  INTO r
+	  FROM cpub.executions e
+	 WHERE e.id = invocation_result.execution_id
+	   AND e.trigger IN ('sync', 'async');
+	IF r.execution_id IS NULL THEN
+		RAISE EXCEPTION 'execution % not found',
+			coalesce(invocation_result.execution_id::text, 'null')
+			USING ERRCODE = 'P0002',
+				  HINT = 'An execution id comes from cpub_api.invoke or cpub_api.function_invoke; executions are kept for the execution_retention setting.';
+	END IF;
+	RETURN r;
+END
+$$;
+GRANT EXECUTE ON FUNCTION cpub_api.invocation_result(uuid) TO cpub_anon, cpub_developer;
 
 --
 -- Reading executions.

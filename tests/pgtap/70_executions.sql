@@ -4,7 +4,7 @@
 -- and series, reaping and purging, the admin's list, privileges.
 -- (The signed-key path, cpub.invocation_key_check, is tested with the keys.)
 BEGIN;
-SELECT plan(174);
+SELECT plan(187);
 SET LOCAL TimeZone = 'UTC';
 
 --
@@ -512,6 +512,80 @@ SET LOCAL ROLE cpub_anon;
 SELECT throws_ok(format('SELECT cpub_worker.execution_finish(%L, %L, 200)', :'e_bad', :'wid'), '42501', NULL,
 	'anon cannot finish executions');
 RESET ROLE;
+
+--
+-- The caller reads the outcome: invocation_result, by the execution id
+-- alone (the capability invoke handed out), with or without a session.
+--
+SET LOCAL ROLE cpub_anon;
+SELECT results_eq(format($$SELECT execution_id, function_id, status, response_status, response_headers,
+		response_body, error_kind, error_message, duration_ms, cold_start, completed_at IS NOT NULL
+	  FROM cpub_api.invocation_result(%L)$$, :'e_json'),
+	format($$VALUES (%L::uuid, %L::uuid, 'succeeded'::text, 200, '{"Content-Type": "application/json"}'::jsonb,
+		convert_to('{"ok": true, "n": 1}', 'UTF8'), NULL::text, NULL::text, 12.5::float8, true, true)$$,
+		:'e_json', :'f_pub'),
+	'invocation_result: anon reads the response of a finished invocation');
+SELECT results_eq(format($$SELECT status, response_status, response_body, error_kind, error_message, duration_ms
+	  FROM cpub_api.invocation_result(%L)$$, (:'e_fail'::uuid[])[1]),
+	$$VALUES ('failed'::text, NULL::int, NULL::bytea, 'timeout'::text, 'boom timeout'::text, 5::float8)$$,
+	'invocation_result: a failed one, with its error');
+SELECT results_eq(format($$SELECT execution_id, function_id, status, response_status, response_body,
+		error_kind, duration_ms, cold_start, completed_at
+	  FROM cpub_api.invocation_result(%L)$$, :'e_bad'),
+	format($$VALUES (%L::uuid, %L::uuid, 'queued'::text, NULL::int, NULL::bytea, NULL::text, NULL::float8,
+		NULL::boolean, NULL::timestamptz)$$, :'e_bad', :'f_pub'),
+	'invocation_result: a queued one (status tells), nothing else yet');
+SELECT results_eq(format('SELECT status, completed_at FROM cpub_api.invocation_result(%L)', :'e_fi'),
+	$$VALUES ('running'::text, NULL::timestamptz)$$,
+	'invocation_result: a running one, of a private function: the id is what opens it');
+SELECT results_eq(format('SELECT status, error_kind FROM cpub_api.invocation_result(%L)', :'e_d2'),
+	$$VALUES ('failed'::text, 'rejected'::text)$$,
+	'invocation_result: still readable after the function was deleted');
+SELECT throws_ok(format('SELECT cpub_api.invocation_result(%L)', '00000000-0000-0000-0000-00000000dead'),
+	'P0002', 'execution 00000000-0000-0000-0000-00000000dead not found',
+	'invocation_result: unknown execution');
+SELECT throws_ok('SELECT cpub_api.invocation_result(NULL)', 'P0002', 'execution null not found',
+	'invocation_result: no execution');
+RESET ROLE;
+SELECT pg_temp.act('x@example.com');
+SET LOCAL ROLE cpub_developer;
+SELECT results_eq(format('SELECT execution_id, status FROM cpub_api.invocation_result(%L)', :'e_x'),
+	format($$VALUES (%L::uuid, 'queued'::text)$$, :'e_x'),
+	'invocation_result: a developer reads the invocation they made');
+SELECT throws_ok(format('SELECT cpub_api.invocation_result(%L)', gen_random_uuid()), 'P0002', NULL,
+	'invocation_result: a developer, unknown execution');
+RESET ROLE;
+SELECT results_eq($$SELECT attname::text COLLATE "default" FROM pg_attribute
+	 WHERE attrelid = 'cpub_api.invocation_outcome'::regclass AND attnum > 0 AND NOT attisdropped
+	 ORDER BY attnum$$,
+	$$VALUES ('execution_id'), ('function_id'), ('status'), ('response_status'), ('response_headers'),
+		('response_body'), ('error_kind'), ('error_message'), ('duration_ms'), ('cold_start'),
+		('completed_at')$$,
+	'invocation_result shows the outcome only: no request, logs, caller or version');
+-- An execution of another trigger (none exists yet besides sync and async:
+-- the constraint is widened for the test) is not an invocation's.
+ALTER TABLE cpub.executions DROP CONSTRAINT executions_trigger_check;
+INSERT INTO cpub.executions (function_id, owner_id, trigger, status, request_method, request_path,
+	response_status, response_body, completed_at)
+SELECT id, owner_id, 'schedule', 'succeeded', 'POST', '/', 200, 'secret', now()
+  FROM cpub.functions WHERE id = :'f_pub'
+RETURNING id AS e_sched \gset
+SET LOCAL ROLE cpub_anon;
+SELECT throws_ok(format('SELECT cpub_api.invocation_result(%L)', :'e_sched'), 'P0002',
+	format('execution %s not found', :'e_sched'),
+	'invocation_result: an execution not made by an invocation is not found');
+RESET ROLE;
+SET LOCAL ROLE cpub_worker;
+SELECT throws_ok(format('SELECT cpub_api.invocation_result(%L)', :'e_json'), '42501', NULL,
+	'the worker cannot call invocation_result');
+RESET ROLE;
+SET LOCAL ROLE cpub_admin_viewer;
+SELECT throws_ok(format('SELECT cpub_api.invocation_result(%L)', :'e_json'), '42501', NULL,
+	'nor an admin (execution_list and the developer API are theirs)');
+RESET ROLE;
+DELETE FROM cpub.executions WHERE id = :'e_sched';
+ALTER TABLE cpub.executions ADD CONSTRAINT executions_trigger_check
+	CHECK (trigger IN ('sync', 'async'));
 
 --
 -- Reading: execution_get and execution_list.
