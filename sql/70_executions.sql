@@ -58,6 +58,11 @@ CREATE INDEX executions_owner_time ON cpub.executions (owner_id, created_at);
 CREATE INDEX executions_created ON cpub.executions (created_at);
 CREATE INDEX executions_unfinished ON cpub.executions (created_at)
 	WHERE status IN ('queued', 'running');
+-- Finished executions by completion time, for cpub_admin.execution_counts
+-- (scraped by /metrics).  Partial: an execution gets its one entry when it
+-- finishes, none while queued or running.
+CREATE INDEX executions_completed ON cpub.executions (completed_at)
+	WHERE completed_at IS NOT NULL;
 
 ALTER TABLE cpub.executions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY executions_owner ON cpub.executions
@@ -986,6 +991,46 @@ CREATE FUNCTION cpub_admin.execution_list(function_id uuid DEFAULT NULL,
 $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.execution_list(uuid, uuid, text, text,
 													timestamptz, bigint, integer)
+	TO cpub_admin_viewer;
+
+-- cpub_admin.execution_counts(since): the executions queued and running
+-- now, and those that succeeded and failed since `since` (when they
+-- finished; by default the last 5 minutes): always the four statuses, in
+-- that order, zero included.  The HTTP front's /metrics calls it at every
+-- scrape, so both counts read an index only as far as they need: the
+-- unfinished ones executions_unfinished, the finished ones
+-- executions_completed from `since` on.  22004 when since is NULL.
+CREATE FUNCTION cpub_admin.execution_counts(since timestamptz
+												DEFAULT pg_catalog.now() - interval '5 minutes')
+	RETURNS TABLE (status text, count bigint)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+BEGIN
+	IF execution_counts.since IS NULL THEN
+		RAISE EXCEPTION 'since is required'
+			USING ERRCODE = '22004',
+				  HINT = 'Leave it out for the last 5 minutes.';
+	END IF;
+	RETURN QUERY
+		SELECT s.status, coalesce(c.n, 0)
+		  FROM (VALUES (1, 'queued'), (2, 'running'), (3, 'succeeded'), (4, 'failed'))
+			   AS s (ord, status)
+		  LEFT JOIN (
+			SELECT e.status, pg_catalog.count(*) AS n
+			  FROM cpub.executions e
+			 WHERE e.status IN ('queued', 'running')
+			 GROUP BY e.status
+			UNION ALL
+			SELECT e.status, pg_catalog.count(*)
+			  FROM cpub.executions e
+			 WHERE e.completed_at >= execution_counts.since
+			   AND e.status IN ('succeeded', 'failed')
+			 GROUP BY e.status) AS c ON c.status = s.status
+		 ORDER BY s.ord;
+END
+$$;
+GRANT EXECUTE ON FUNCTION cpub_admin.execution_counts(timestamptz)
 	TO cpub_admin_viewer;
 
 -- Maintenance runs these with every maintenance job (sql/55_jobs.sql).

@@ -4,7 +4,7 @@
 -- and series, reaping and purging, the admin's list, privileges.
 -- (The signed-key path, cpub.invocation_key_check, is tested with the keys.)
 BEGIN;
-SELECT plan(187);
+SELECT plan(196);
 SET LOCAL TimeZone = 'UTC';
 
 --
@@ -950,6 +950,66 @@ SELECT pg_temp.act('o@example.com');
 SET LOCAL ROLE cpub_developer;
 SELECT throws_ok('SELECT * FROM cpub_admin.execution_list()', '42501', NULL,
 	'a developer cannot call the admin list');
+RESET ROLE;
+
+--
+-- The admin's counts for /metrics: queued and running now, succeeded and
+-- failed since a time (the last 5 minutes by default).
+--
+SELECT cpub.clear_identity();
+CREATE FUNCTION pg_temp.counts(since timestamptz DEFAULT NULL) RETURNS bigint[] LANGUAGE sql AS $$
+	SELECT array_agg(c.count ORDER BY c.n)
+	  FROM cpub_admin.execution_counts(coalesce($1, now() - interval '5 minutes'))
+		   WITH ORDINALITY AS c (status, count, n) $$;
+CREATE FUNCTION pg_temp.plus(a bigint[], b integer[]) RETURNS bigint[] LANGUAGE sql AS $$
+	SELECT array_agg(u.x + u.y ORDER BY u.n) FROM unnest($1, $2) WITH ORDINALITY AS u (x, y, n) $$;
+SELECT pg_temp.counts() AS counts_5m, pg_temp.counts(now() - interval '2 hours') AS counts_2h \gset
+-- Queued twice (one long ago), running once; succeeded a minute ago
+-- twice and 10 minutes ago once (out of the default window), failed 2
+-- minutes ago once and an hour ago once.
+SELECT pg_temp.exec(:'f_keeper', now() - interval '3 days', 'queued', NULL),
+	   pg_temp.exec(:'f_keeper', now(), 'queued', NULL),
+	   pg_temp.exec(:'f_keeper', now() - interval '1 minute', 'running', NULL),
+	   pg_temp.exec(:'f_keeper', now() - interval '1 minute', 'succeeded'),
+	   pg_temp.exec(:'f_keeper', now() - interval '1 minute', 'succeeded'),
+	   pg_temp.exec(:'f_keeper', now() - interval '10 minutes', 'succeeded'),
+	   pg_temp.exec(:'f_keeper', now() - interval '2 minutes', 'failed', NULL, 'crash'),
+	   pg_temp.exec(:'f_keeper', now() - interval '1 hour', 'failed', NULL, 'timeout');
+SET LOCAL ROLE cpub_admin_viewer;
+SELECT results_eq($$SELECT status FROM cpub_admin.execution_counts()$$,
+	$$VALUES ('queued'::text), ('running'), ('succeeded'), ('failed')$$,
+	'execution_counts: the four statuses in that order');
+SELECT is(pg_temp.counts(), pg_temp.plus(:'counts_5m', ARRAY[2, 1, 2, 1]),
+	'execution_counts: queued and running whenever made, finished in the last 5 minutes by default');
+SELECT is(pg_temp.counts(now() - interval '2 hours'), pg_temp.plus(:'counts_2h', ARRAY[2, 1, 3, 2]),
+	'execution_counts: finished since a given time');
+SELECT results_eq($$SELECT status, count FROM cpub_admin.execution_counts(now() + interval '1 minute')
+					 WHERE status IN ('succeeded', 'failed')$$,
+	$$VALUES ('succeeded'::text, 0::bigint), ('failed', 0)$$,
+	'execution_counts: statuses with none are there with zero');
+SELECT throws_ok('SELECT * FROM cpub_admin.execution_counts(NULL)', '22004', 'since is required',
+	'execution_counts: since NULL');
+RESET ROLE;
+-- Without any execution (deleted in a savepoint, the test after it: pgTAP
+-- keeps its count in tables).
+SAVEPOINT no_executions;
+DELETE FROM cpub.executions;
+SELECT string_agg(c.status || ' ' || c.count, ', ' ORDER BY c.n) AS counts_none
+  FROM cpub_admin.execution_counts() WITH ORDINALITY AS c (status, count, n) \gset
+ROLLBACK TO SAVEPOINT no_executions;
+SELECT is(:'counts_none'::text, 'queued 0, running 0, succeeded 0, failed 0',
+	'execution_counts: four zeros without any execution');
+SET LOCAL ROLE cpub_admin_full;
+SELECT lives_ok('SELECT * FROM cpub_admin.execution_counts()', 'a full admin counts executions too');
+RESET ROLE;
+SELECT pg_temp.act('o@example.com');
+SET LOCAL ROLE cpub_developer;
+SELECT throws_ok('SELECT * FROM cpub_admin.execution_counts()', '42501', NULL,
+	'a developer cannot count every execution');
+RESET ROLE;
+SET LOCAL ROLE cpub_anon;
+SELECT throws_ok('SELECT * FROM cpub_admin.execution_counts()', '42501', NULL,
+	'nor can anon');
 RESET ROLE;
 SET LOCAL ROLE cpub_worker;
 SELECT throws_ok('SELECT * FROM cpub_api.execution_list()', '42501', NULL,
