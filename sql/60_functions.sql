@@ -274,6 +274,17 @@ BEGIN
 END
 $$;
 
+-- cpub.archive_limit(tier): the largest archive in bytes a deploy under
+-- that tier accepts (its max_archive_mb in MiB).  function_deploy refuses
+-- anything larger; function_upload_limit tells the HTTP front beforehand.
+CREATE FUNCTION cpub.archive_limit(tier cpub.tiers)
+	RETURNS bigint
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+	SELECT archive_limit.tier.max_archive_mb::bigint * 1048576
+$$;
+
 -- cpub.function_check_settings(f): checks a function's settings: each
 -- within its absolute range (22023) and under its owner's tier (54Q02), the
 -- runtime known and enabled (22023), the visibility one of three (22023).
@@ -675,7 +686,7 @@ BEGIN
 			USING ERRCODE = '22Q05',
 				  HINT = 'Upload the function''s folder as a tar.gz archive.';
 	END IF;
-	IF size > t.max_archive_mb::bigint * 1048576 THEN
+	IF size > cpub.archive_limit(t) THEN
 		RAISE EXCEPTION 'archive of % bytes is larger than tier "%" allows', size, t.name
 			USING ERRCODE = '54Q03',
 				  DETAIL = pg_catalog.format('Tier "%s" allows archives up to %s MB.',
@@ -714,6 +725,22 @@ END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_api.function_deploy(text, bytea, boolean)
 	TO cpub_developer;
+
+-- cpub_api.function_upload_limit(function): the largest archive in bytes
+-- that function_deploy would accept for this function now (its owner's
+-- current tier, cpub.archive_limit), so that the HTTP front can refuse a
+-- larger upload (413) before reading it.  The same right as a deploy
+-- (manage): P0002 when the caller does not find the function, 42501 for a
+-- plain member of its organization.
+CREATE FUNCTION cpub_api.function_upload_limit(function text)
+	RETURNS bigint
+	LANGUAGE sql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+	SELECT cpub.archive_limit(cpub.function_tier(
+		cpub.function_ref(function_upload_limit.function, 'manage')))
+$$;
+GRANT EXECUTE ON FUNCTION cpub_api.function_upload_limit(text) TO cpub_developer;
 
 -- cpub_api.function_versions(function, after, limit): a function's
 -- versions, newest first (after: the last version number of the previous

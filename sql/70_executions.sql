@@ -5,9 +5,11 @@
 -- tier (monthly invocations, requests per second), then records an
 -- execution and enqueues its run job in the same transaction.  A worker
 -- runs it and writes the response, logs and figures back, and the
--- completion is announced with NOTIFY cpub_executions so that a waiting
--- HTTP request finds its result.  Executions are kept for a configurable
--- period, also after their function is deleted.
+-- completion is announced with NOTIFY cpub_executions ('ID STATUS
+-- FUNCTION_ID') so that a waiting HTTP request finds its result
+-- (cpub_api.invocation_result) and a follower of the function's logs wakes
+-- up.  Executions are kept for a configurable period, also after their
+-- function is deleted.
 
 INSERT INTO cpub.setting_defaults (name, kind, value, description) VALUES
 	('execution_retention', 'interval', '"30 days"',
@@ -56,6 +58,11 @@ CREATE INDEX executions_owner_time ON cpub.executions (owner_id, created_at);
 CREATE INDEX executions_created ON cpub.executions (created_at);
 CREATE INDEX executions_unfinished ON cpub.executions (created_at)
 	WHERE status IN ('queued', 'running');
+-- Finished executions by completion time, for cpub_admin.execution_counts
+-- (scraped by /metrics).  Partial: an execution gets its one entry when it
+-- finishes, none while queued or running.
+CREATE INDEX executions_completed ON cpub.executions (completed_at)
+	WHERE completed_at IS NOT NULL;
 
 ALTER TABLE cpub.executions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY executions_owner ON cpub.executions
@@ -72,6 +79,22 @@ CREATE TYPE cpub_api.invocation AS (
 	version integer,
 	trigger text,
 	timeout_seconds integer		-- how long a synchronous caller should wait
+);
+
+-- What the caller of an invocation reads of its outcome
+-- (cpub_api.invocation_result): the response, no request and no logs.
+CREATE TYPE cpub_api.invocation_outcome AS (
+	execution_id uuid,
+	function_id uuid,
+	status text,				-- queued, running, succeeded or failed
+	response_status integer,
+	response_headers jsonb,
+	response_body bytea,
+	error_kind text,
+	error_message text,
+	duration_ms double precision,
+	cold_start boolean,
+	completed_at timestamptz
 );
 
 CREATE TYPE cpub_api.execution_summary AS (
@@ -354,6 +377,54 @@ $$;
 GRANT EXECUTE ON FUNCTION cpub_api.function_invoke(text, text, text, text, jsonb,
 												   bytea, boolean)
 	TO cpub_developer;
+
+-- cpub_api.invocation_result(execution_id): the outcome of an invocation
+-- for its caller, who may be anonymous (a public function, or a request
+-- signed with an invocation key): the status (queued and running too, so
+-- that a caller can poll), and once finished the function's response or
+-- the error, the duration and whether it was a cold start.  P0002 for an
+-- unknown execution.
+--
+-- The execution id is the capability, like a claim ticket.  It is a
+-- version 4 uuid from gen_random_uuid (122 bits from the operating
+-- system's strong random source), so it cannot be guessed, and invoke and
+-- function_invoke return it to the caller that made the invocation, who
+-- keeps it to wait for the result (the HTTP front, for a synchronous call)
+-- or to come back for it (an asynchronous one).  Holding it is taken as
+-- proof of having made that invocation: no session is needed.  Besides
+-- that caller, ids are known only to those who may read the execution in
+-- full anyway: the owner's members (execution_list), admins, and the
+-- platform's own database logins (the run job's payload, LISTEN
+-- cpub_executions; developers never connect to the database).  So the
+-- ticket opens only what its holder is owed: the outcome and response of
+-- an execution made by an invocation (triggers sync and async), nothing
+-- else.  Not the request (its headers and body), not the logs, the caller
+-- or the version: those are the owner's, through execution_get.
+CREATE FUNCTION cpub_api.invocation_result(execution_id uuid)
+	RETURNS cpub_api.invocation_outcome
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+DECLARE
+	r cpub_api.invocation_outcome;
+BEGIN
+	SELECT e.id, e.function_id, e.status, e.response_status, e.response_headers,
+		   e.response_body, e.error_kind, e.error_message, e.duration_ms,
+		   e.cold_start, e.completed_at
+	  INTO r
+	  FROM cpub.executions e
+	 WHERE e.id = invocation_result.execution_id
+	   AND e.trigger IN ('sync', 'async');
+	IF r.execution_id IS NULL THEN
+		RAISE EXCEPTION 'execution % not found',
+			coalesce(invocation_result.execution_id::text, 'null')
+			USING ERRCODE = 'P0002',
+				  HINT = 'An execution id comes from cpub_api.invoke or cpub_api.function_invoke; executions are kept for the execution_retention setting.';
+	END IF;
+	RETURN r;
+END
+$$;
+GRANT EXECUTE ON FUNCTION cpub_api.invocation_result(uuid) TO cpub_anon, cpub_developer;
 
 --
 -- Reading executions.
@@ -745,8 +816,11 @@ GRANT EXECUTE ON FUNCTION cpub_worker.execution_start(uuid, uuid) TO cpub_worker
 -- duration_ms, memory_peak_kb, cold_start): the outcome of a run: with an
 -- error_kind the execution failed, else it succeeded with the function's
 -- response.  Logs keep their last 256 KB.  Sends NOTIFY cpub_executions
--- with 'ID STATUS' (delivered at commit).  P0002 for an unknown execution,
--- 23514 when it finished already, 22023 for a bad status or error kind.
+-- with 'ID STATUS FUNCTION_ID' (delivered at commit: the execution's id,
+-- succeeded or failed, its function's id), which wakes both the callers
+-- waiting on that execution and the followers of that function's logs.
+-- P0002 for an unknown execution, 23514 when it finished already, 22023
+-- for a bad status or error kind.
 CREATE FUNCTION cpub_worker.execution_finish(execution_id uuid, worker_id uuid,
 											 response_status integer DEFAULT NULL,
 											 response_headers jsonb DEFAULT NULL,
@@ -817,7 +891,8 @@ BEGIN
 		   started_at = coalesce(e2.started_at, pg_catalog.clock_timestamp()),
 		   completed_at = pg_catalog.clock_timestamp()
 	 WHERE e2.id = e.id;
-	PERFORM pg_catalog.pg_notify('cpub_executions', e.id::text || ' ' || st);
+	PERFORM pg_catalog.pg_notify('cpub_executions',
+		e.id::text || ' ' || st || ' ' || e.function_id::text);
 	RETURN st;
 END
 $$;
@@ -916,6 +991,46 @@ CREATE FUNCTION cpub_admin.execution_list(function_id uuid DEFAULT NULL,
 $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.execution_list(uuid, uuid, text, text,
 													timestamptz, bigint, integer)
+	TO cpub_admin_viewer;
+
+-- cpub_admin.execution_counts(since): the executions queued and running
+-- now, and those that succeeded and failed since `since` (when they
+-- finished; by default the last 5 minutes): always the four statuses, in
+-- that order, zero included.  The HTTP front's /metrics calls it at every
+-- scrape, so both counts read an index only as far as they need: the
+-- unfinished ones executions_unfinished, the finished ones
+-- executions_completed from `since` on.  22004 when since is NULL.
+CREATE FUNCTION cpub_admin.execution_counts(since timestamptz
+												DEFAULT pg_catalog.now() - interval '5 minutes')
+	RETURNS TABLE (status text, count bigint)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+BEGIN
+	IF execution_counts.since IS NULL THEN
+		RAISE EXCEPTION 'since is required'
+			USING ERRCODE = '22004',
+				  HINT = 'Leave it out for the last 5 minutes.';
+	END IF;
+	RETURN QUERY
+		SELECT s.status, coalesce(c.n, 0)
+		  FROM (VALUES (1, 'queued'), (2, 'running'), (3, 'succeeded'), (4, 'failed'))
+			   AS s (ord, status)
+		  LEFT JOIN (
+			SELECT e.status, pg_catalog.count(*) AS n
+			  FROM cpub.executions e
+			 WHERE e.status IN ('queued', 'running')
+			 GROUP BY e.status
+			UNION ALL
+			SELECT e.status, pg_catalog.count(*)
+			  FROM cpub.executions e
+			 WHERE e.completed_at >= execution_counts.since
+			   AND e.status IN ('succeeded', 'failed')
+			 GROUP BY e.status) AS c ON c.status = s.status
+		 ORDER BY s.ord;
+END
+$$;
+GRANT EXECUTE ON FUNCTION cpub_admin.execution_counts(timestamptz)
 	TO cpub_admin_viewer;
 
 -- Maintenance runs these with every maintenance job (sql/55_jobs.sql).

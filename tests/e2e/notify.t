@@ -2,8 +2,9 @@
 # tests/e2e/notify.t: the notifications that wake workers and waiting HTTP
 # requests, seen by a real LISTENing session while another session works:
 # cpub_jobs when a build or run job is enqueued, cpub_versions when a
-# version becomes active, cpub_executions with "ID STATUS" when an execution
-# finishes; and nothing for work that is rolled back.
+# version becomes active, cpub_executions with "ID STATUS FUNCTION_ID" when
+# an execution finishes (waking both its caller and the followers of the
+# function's logs); and nothing for work that is rolled back.
 #
 # Needs PGHOST/PGPORT/PGUSER of a cluster with the extension installed
 # (tests/run.sh exports them).  Prints TAP.
@@ -86,7 +87,8 @@ wait
 ok $? "an invocation wakes workers with cpub_jobs 'run'"
 
 # The worker finishes the execution: a waiting request hears its id and
-# status, only once the finish commits.
+# status, and a logs follower its function's id, only once the finish
+# commits.
 listen 3 cpub_executions >"$out" &
 sleep 0.5
 psql -X -q -d "$DB" -v ON_ERROR_STOP=1 >/dev/null <<EOF
@@ -96,8 +98,8 @@ EOF
 sleep 0.5
 q "SELECT cpub_worker.execution_finish('$eid', NULL, 200, '{}', 'hi')" >/dev/null
 wait
-[ "$(cat "$out")" = "cpub_executions $eid succeeded" ]
-ok $? "cpub_executions carries 'ID succeeded' once, for the committed finish"
+[ "$(cat "$out")" = "cpub_executions $eid succeeded $fid" ]
+ok $? "cpub_executions carries 'ID succeeded FUNCTION_ID' once, for the committed finish"
 
 [ "$(q "SELECT status || ' ' || response_status || ' ' || convert_from(response_body, 'UTF8')
 		  FROM cpub.executions WHERE id = '$eid'")" = "succeeded 200 hi" ]

@@ -68,8 +68,9 @@ $$, ARRAY['cpub_api.register(text,text,text,text)',
 		  'cpub_api.rotate_refresh_token(text)',
 		  'cpub_api.refresh(text,text,timestamp with time zone,timestamp with time zone,uuid,uuid,boolean)',
 		  'cpub_api.runtimes()',
-		  'cpub_api.invoke(text,text,text,text,text,jsonb,bytea,boolean,text,bigint,text,text,text)'],
-   'cpub_anon can only register, log in, authenticate and refresh');
+		  'cpub_api.invoke(text,text,text,text,text,jsonb,bytea,boolean,text,bigint,text,text,text)',
+		  'cpub_api.invocation_result(uuid)'],
+   'cpub_anon can only register, log in, authenticate, refresh, list runtimes, invoke and read an invocation''s outcome');
 
 SELECT is_empty($$
 	SELECT name FROM our_routines

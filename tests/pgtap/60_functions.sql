@@ -4,7 +4,7 @@
 -- tier's caps; organizations; references by id, NAME and ORG/NAME;
 -- privileges, row-level security and audit.
 BEGIN;
-SELECT plan(275);
+SELECT plan(290);
 
 -- Fixtures, as superuser.  o: owner of acme, a: its admin, m: its member,
 -- p: another admin of acme whose own tier is pro, x: outsider, q: fills the
@@ -51,6 +51,8 @@ SELECT throws_ok('SELECT * FROM cpub_api.function_list()', '28000',
 	'not authenticated', 'function_list needs a session');
 SELECT throws_ok($$SELECT cpub_api.function_get('hello')$$, '28000',
 	'not authenticated', 'function_get needs a session');
+SELECT throws_ok($$SELECT cpub_api.function_upload_limit('hello')$$, '28000',
+	'not authenticated', 'function_upload_limit needs a session');
 RESET ROLE;
 
 SET LOCAL ROLE cpub_anon;
@@ -64,6 +66,8 @@ SELECT throws_ok($$SELECT cpub_api.function_update('hello', memory_mb => 64)$$, 
 	'anon cannot update functions');
 SELECT throws_ok($$SELECT cpub_api.function_deploy('hello', pg_temp.gz())$$, '42501', NULL,
 	'anon cannot deploy');
+SELECT throws_ok($$SELECT cpub_api.function_upload_limit('hello')$$, '42501',
+	'permission denied for function function_upload_limit', 'anon cannot ask for the upload limit');
 SELECT throws_ok($$SELECT * FROM cpub_api.function_versions('hello')$$, '42501', NULL,
 	'anon cannot list versions');
 SELECT throws_ok($$SELECT * FROM cpub_api.function_build_log('hello', 1)$$, '42501', NULL,
@@ -87,6 +91,8 @@ SELECT throws_ok($$SELECT cpub_api.function_get('hello')$$, '42501', NULL,
 	'viewer cannot call function_get');
 SELECT throws_ok($$SELECT cpub_api.function_delete('hello')$$, '42501', NULL,
 	'viewer cannot call function_delete');
+SELECT throws_ok($$SELECT cpub_api.function_upload_limit('hello')$$, '42501', NULL,
+	'viewer cannot call function_upload_limit');
 SELECT throws_ok($$SELECT cpub_admin.runtime_set('go', 'Go')$$, '42501', NULL,
 	'viewer cannot set runtimes');
 SELECT throws_ok($$SELECT * FROM cpub_worker.build_start(gen_random_uuid())$$, '42501', NULL,
@@ -330,6 +336,14 @@ SELECT throws_ok($$SELECT cpub_api.function_deploy('hello', pg_temp.gz(), NULL)$
 	'activate must be true or false', 'function_deploy: NULL activate');
 SELECT throws_ok($$SELECT cpub_api.function_deploy('nope', pg_temp.gz())$$, 'P0002',
 	'function "nope" not found', 'function_deploy: unknown function');
+SELECT is(cpub_api.function_upload_limit('hello'), 20::bigint * 1048576,
+	'function_upload_limit: the free tier''s 20 MB, in bytes');
+SELECT is(cpub_api.function_upload_limit(:'hello_id'), 20::bigint * 1048576,
+	'function_upload_limit: by id');
+SELECT throws_ok($$SELECT cpub_api.function_upload_limit('nope')$$, 'P0002',
+	'function "nope" not found', 'function_upload_limit: unknown function');
+SELECT throws_ok($$SELECT cpub_api.function_upload_limit(NULL)$$, '22004',
+	'function is required', 'function_upload_limit: no function');
 SELECT results_eq($$SELECT version, status, active, activate, runtime, archive_sha256,
 		archive_size, image, error
 	  FROM cpub_api.function_deploy('hello', pg_temp.tgz())$$,
@@ -550,6 +564,8 @@ SELECT throws_ok(format($$SELECT cpub_api.function_update(%L, memory_mb => 32)$$
 	format('function "%s" not found', :'hello_id'), 'another developer: update by id');
 SELECT throws_ok(format($$SELECT cpub_api.function_deploy(%L, pg_temp.gz())$$, :'hello_id'), 'P0002',
 	format('function "%s" not found', :'hello_id'), 'another developer: deploy by id');
+SELECT throws_ok(format($$SELECT cpub_api.function_upload_limit(%L)$$, :'hello_id'), 'P0002',
+	format('function "%s" not found', :'hello_id'), 'another developer: upload limit by id');
 SELECT throws_ok(format($$SELECT * FROM cpub_api.function_versions(%L)$$, :'hello_id'), 'P0002',
 	format('function "%s" not found', :'hello_id'), 'another developer: versions by id');
 SELECT throws_ok(format($$SELECT * FROM cpub_api.function_build_log(%L, 1)$$, :'hello_id'), 'P0002',
@@ -608,12 +624,29 @@ SELECT results_eq($$SELECT memory_mb, timeout_seconds, max_concurrency
 	  FROM cpub_api.function_create('big', 'python', memory_mb => 1024, timeout_seconds => 300,
 		max_concurrency => 20)$$,
 	$$VALUES (1024, 300, 20)$$, 'the user''s own function is capped by the user''s tier');
+SELECT is(cpub_api.function_upload_limit('big'), 1048576::bigint,
+	'function_upload_limit: the user''s own function, by the user''s tier (1 MB)');
+SELECT is(cpub_api.function_upload_limit('acme/api'), 20::bigint * 1048576,
+	'function_upload_limit: an organization function, by the organization''s tier');
 SELECT lives_ok($$SELECT cpub_api.function_deploy('big', '\x1f8b08'::bytea || decode(repeat('00', 1048573), 'hex'))$$,
 	'function_deploy: an archive of exactly the tier''s limit');
 SELECT throws_ok($$SELECT cpub_api.function_deploy('big', '\x1f8b08'::bytea || decode(repeat('00', 1048574), 'hex'))$$,
 	'54Q03', 'archive of 1048577 bytes is larger than tier "pro" allows',
 	'function_deploy: an archive over the tier''s limit');
 RESET ROLE;
+SELECT cpub.clear_identity();
+SELECT cpub_admin.tier_update('pro', max_archive_mb => 3);
+SELECT pg_temp.act('p@example.com');
+SET LOCAL ROLE cpub_developer;
+SELECT is(cpub_api.function_upload_limit('big'), 3::bigint * 1048576,
+	'function_upload_limit: the tier as it is now');
+SELECT throws_ok(format($$SELECT cpub_api.function_deploy('big', '\x1f8b08'::bytea || decode(repeat('00', %s), 'hex'))$$,
+		cpub_api.function_upload_limit('big') - 2),
+	'54Q03', 'archive of 3145729 bytes is larger than tier "pro" allows',
+	'function_deploy refuses one byte more than the upload limit');
+RESET ROLE;
+SELECT cpub.clear_identity();
+SELECT cpub_admin.tier_update('pro', max_archive_mb => 1);
 
 -- An admin of the organization manages its functions.
 SELECT pg_temp.act('a@example.com');
@@ -670,6 +703,9 @@ SELECT throws_ok(format($$SELECT cpub_api.function_update(%L, memory_mb => 64)$$
 SELECT throws_ok($$SELECT cpub_api.function_deploy('acme/api', pg_temp.gz())$$, '42501',
 	'only an owner or an admin of the organization can change function "acme/api"',
 	'a member cannot deploy');
+SELECT throws_ok($$SELECT cpub_api.function_upload_limit('acme/api')$$, '42501',
+	'only an owner or an admin of the organization can change function "acme/api"',
+	'a member cannot ask for the upload limit (it takes the right to deploy)');
 SELECT throws_ok($$SELECT cpub_api.function_rollback('acme/api', 2)$$, '42501',
 	'only an owner or an admin of the organization can change function "acme/api"',
 	'a member cannot roll back');
@@ -697,6 +733,8 @@ SELECT throws_ok(format($$SELECT cpub_api.function_update(%L, memory_mb => 64)$$
 	format('function "%s" not found', :'org_api_id'), 'outsider: update by id');
 SELECT throws_ok($$SELECT cpub_api.function_deploy('acme/api', pg_temp.gz())$$, 'P0002',
 	'function "acme/api" not found', 'outsider: deploy');
+SELECT throws_ok($$SELECT cpub_api.function_upload_limit('acme/api')$$, 'P0002',
+	'function "acme/api" not found', 'outsider: upload limit');
 SELECT throws_ok($$SELECT * FROM cpub_api.function_versions('acme/api')$$, 'P0002',
 	'function "acme/api" not found', 'outsider: versions');
 SELECT throws_ok($$SELECT * FROM cpub_api.function_build_log('acme/api', 1)$$, 'P0002',
@@ -739,6 +777,8 @@ SELECT throws_ok($$SELECT * FROM cpub_api.function_versions('hello')$$, 'P0002',
 	'function "hello" not found', 'its versions are not found');
 SELECT throws_ok($$SELECT cpub_api.function_deploy('hello', pg_temp.gz())$$, 'P0002',
 	'function "hello" not found', 'it cannot be deployed to');
+SELECT throws_ok($$SELECT cpub_api.function_upload_limit('hello')$$, 'P0002',
+	'function "hello" not found', 'nor has an upload limit');
 SELECT throws_ok(format($$SELECT cpub_api.function_rollback(%L, 1)$$, :'hello_id'), 'P0002',
 	format('function "%s" not found', :'hello_id'), 'nor rolled back');
 SELECT throws_ok(format($$SELECT cpub_api.function_update(%L, memory_mb => 32)$$, :'hello_id'), 'P0002',

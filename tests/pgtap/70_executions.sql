@@ -4,7 +4,7 @@
 -- and series, reaping and purging, the admin's list, privileges.
 -- (The signed-key path, cpub.invocation_key_check, is tested with the keys.)
 BEGIN;
-SELECT plan(174);
+SELECT plan(196);
 SET LOCAL TimeZone = 'UTC';
 
 --
@@ -514,6 +514,80 @@ SELECT throws_ok(format('SELECT cpub_worker.execution_finish(%L, %L, 200)', :'e_
 RESET ROLE;
 
 --
+-- The caller reads the outcome: invocation_result, by the execution id
+-- alone (the capability invoke handed out), with or without a session.
+--
+SET LOCAL ROLE cpub_anon;
+SELECT results_eq(format($$SELECT execution_id, function_id, status, response_status, response_headers,
+		response_body, error_kind, error_message, duration_ms, cold_start, completed_at IS NOT NULL
+	  FROM cpub_api.invocation_result(%L)$$, :'e_json'),
+	format($$VALUES (%L::uuid, %L::uuid, 'succeeded'::text, 200, '{"Content-Type": "application/json"}'::jsonb,
+		convert_to('{"ok": true, "n": 1}', 'UTF8'), NULL::text, NULL::text, 12.5::float8, true, true)$$,
+		:'e_json', :'f_pub'),
+	'invocation_result: anon reads the response of a finished invocation');
+SELECT results_eq(format($$SELECT status, response_status, response_body, error_kind, error_message, duration_ms
+	  FROM cpub_api.invocation_result(%L)$$, (:'e_fail'::uuid[])[1]),
+	$$VALUES ('failed'::text, NULL::int, NULL::bytea, 'timeout'::text, 'boom timeout'::text, 5::float8)$$,
+	'invocation_result: a failed one, with its error');
+SELECT results_eq(format($$SELECT execution_id, function_id, status, response_status, response_body,
+		error_kind, duration_ms, cold_start, completed_at
+	  FROM cpub_api.invocation_result(%L)$$, :'e_bad'),
+	format($$VALUES (%L::uuid, %L::uuid, 'queued'::text, NULL::int, NULL::bytea, NULL::text, NULL::float8,
+		NULL::boolean, NULL::timestamptz)$$, :'e_bad', :'f_pub'),
+	'invocation_result: a queued one (status tells), nothing else yet');
+SELECT results_eq(format('SELECT status, completed_at FROM cpub_api.invocation_result(%L)', :'e_fi'),
+	$$VALUES ('running'::text, NULL::timestamptz)$$,
+	'invocation_result: a running one, of a private function: the id is what opens it');
+SELECT results_eq(format('SELECT status, error_kind FROM cpub_api.invocation_result(%L)', :'e_d2'),
+	$$VALUES ('failed'::text, 'rejected'::text)$$,
+	'invocation_result: still readable after the function was deleted');
+SELECT throws_ok(format('SELECT cpub_api.invocation_result(%L)', '00000000-0000-0000-0000-00000000dead'),
+	'P0002', 'execution 00000000-0000-0000-0000-00000000dead not found',
+	'invocation_result: unknown execution');
+SELECT throws_ok('SELECT cpub_api.invocation_result(NULL)', 'P0002', 'execution null not found',
+	'invocation_result: no execution');
+RESET ROLE;
+SELECT pg_temp.act('x@example.com');
+SET LOCAL ROLE cpub_developer;
+SELECT results_eq(format('SELECT execution_id, status FROM cpub_api.invocation_result(%L)', :'e_x'),
+	format($$VALUES (%L::uuid, 'queued'::text)$$, :'e_x'),
+	'invocation_result: a developer reads the invocation they made');
+SELECT throws_ok(format('SELECT cpub_api.invocation_result(%L)', gen_random_uuid()), 'P0002', NULL,
+	'invocation_result: a developer, unknown execution');
+RESET ROLE;
+SELECT results_eq($$SELECT attname::text COLLATE "default" FROM pg_attribute
+	 WHERE attrelid = 'cpub_api.invocation_outcome'::regclass AND attnum > 0 AND NOT attisdropped
+	 ORDER BY attnum$$,
+	$$VALUES ('execution_id'), ('function_id'), ('status'), ('response_status'), ('response_headers'),
+		('response_body'), ('error_kind'), ('error_message'), ('duration_ms'), ('cold_start'),
+		('completed_at')$$,
+	'invocation_result shows the outcome only: no request, logs, caller or version');
+-- An execution of another trigger (none exists yet besides sync and async:
+-- the constraint is widened for the test) is not an invocation's.
+ALTER TABLE cpub.executions DROP CONSTRAINT executions_trigger_check;
+INSERT INTO cpub.executions (function_id, owner_id, trigger, status, request_method, request_path,
+	response_status, response_body, completed_at)
+SELECT id, owner_id, 'schedule', 'succeeded', 'POST', '/', 200, 'secret', now()
+  FROM cpub.functions WHERE id = :'f_pub'
+RETURNING id AS e_sched \gset
+SET LOCAL ROLE cpub_anon;
+SELECT throws_ok(format('SELECT cpub_api.invocation_result(%L)', :'e_sched'), 'P0002',
+	format('execution %s not found', :'e_sched'),
+	'invocation_result: an execution not made by an invocation is not found');
+RESET ROLE;
+SET LOCAL ROLE cpub_worker;
+SELECT throws_ok(format('SELECT cpub_api.invocation_result(%L)', :'e_json'), '42501', NULL,
+	'the worker cannot call invocation_result');
+RESET ROLE;
+SET LOCAL ROLE cpub_admin_viewer;
+SELECT throws_ok(format('SELECT cpub_api.invocation_result(%L)', :'e_json'), '42501', NULL,
+	'nor an admin (execution_list and the developer API are theirs)');
+RESET ROLE;
+DELETE FROM cpub.executions WHERE id = :'e_sched';
+ALTER TABLE cpub.executions ADD CONSTRAINT executions_trigger_check
+	CHECK (trigger IN ('sync', 'async'));
+
+--
 -- Reading: execution_get and execution_list.
 --
 SELECT pg_temp.act('o@example.com');
@@ -876,6 +950,66 @@ SELECT pg_temp.act('o@example.com');
 SET LOCAL ROLE cpub_developer;
 SELECT throws_ok('SELECT * FROM cpub_admin.execution_list()', '42501', NULL,
 	'a developer cannot call the admin list');
+RESET ROLE;
+
+--
+-- The admin's counts for /metrics: queued and running now, succeeded and
+-- failed since a time (the last 5 minutes by default).
+--
+SELECT cpub.clear_identity();
+CREATE FUNCTION pg_temp.counts(since timestamptz DEFAULT NULL) RETURNS bigint[] LANGUAGE sql AS $$
+	SELECT array_agg(c.count ORDER BY c.n)
+	  FROM cpub_admin.execution_counts(coalesce($1, now() - interval '5 minutes'))
+		   WITH ORDINALITY AS c (status, count, n) $$;
+CREATE FUNCTION pg_temp.plus(a bigint[], b integer[]) RETURNS bigint[] LANGUAGE sql AS $$
+	SELECT array_agg(u.x + u.y ORDER BY u.n) FROM unnest($1, $2) WITH ORDINALITY AS u (x, y, n) $$;
+SELECT pg_temp.counts() AS counts_5m, pg_temp.counts(now() - interval '2 hours') AS counts_2h \gset
+-- Queued twice (one long ago), running once; succeeded a minute ago
+-- twice and 10 minutes ago once (out of the default window), failed 2
+-- minutes ago once and an hour ago once.
+SELECT pg_temp.exec(:'f_keeper', now() - interval '3 days', 'queued', NULL),
+	   pg_temp.exec(:'f_keeper', now(), 'queued', NULL),
+	   pg_temp.exec(:'f_keeper', now() - interval '1 minute', 'running', NULL),
+	   pg_temp.exec(:'f_keeper', now() - interval '1 minute', 'succeeded'),
+	   pg_temp.exec(:'f_keeper', now() - interval '1 minute', 'succeeded'),
+	   pg_temp.exec(:'f_keeper', now() - interval '10 minutes', 'succeeded'),
+	   pg_temp.exec(:'f_keeper', now() - interval '2 minutes', 'failed', NULL, 'crash'),
+	   pg_temp.exec(:'f_keeper', now() - interval '1 hour', 'failed', NULL, 'timeout');
+SET LOCAL ROLE cpub_admin_viewer;
+SELECT results_eq($$SELECT status FROM cpub_admin.execution_counts()$$,
+	$$VALUES ('queued'::text), ('running'), ('succeeded'), ('failed')$$,
+	'execution_counts: the four statuses in that order');
+SELECT is(pg_temp.counts(), pg_temp.plus(:'counts_5m', ARRAY[2, 1, 2, 1]),
+	'execution_counts: queued and running whenever made, finished in the last 5 minutes by default');
+SELECT is(pg_temp.counts(now() - interval '2 hours'), pg_temp.plus(:'counts_2h', ARRAY[2, 1, 3, 2]),
+	'execution_counts: finished since a given time');
+SELECT results_eq($$SELECT status, count FROM cpub_admin.execution_counts(now() + interval '1 minute')
+					 WHERE status IN ('succeeded', 'failed')$$,
+	$$VALUES ('succeeded'::text, 0::bigint), ('failed', 0)$$,
+	'execution_counts: statuses with none are there with zero');
+SELECT throws_ok('SELECT * FROM cpub_admin.execution_counts(NULL)', '22004', 'since is required',
+	'execution_counts: since NULL');
+RESET ROLE;
+-- Without any execution (deleted in a savepoint, the test after it: pgTAP
+-- keeps its count in tables).
+SAVEPOINT no_executions;
+DELETE FROM cpub.executions;
+SELECT string_agg(c.status || ' ' || c.count, ', ' ORDER BY c.n) AS counts_none
+  FROM cpub_admin.execution_counts() WITH ORDINALITY AS c (status, count, n) \gset
+ROLLBACK TO SAVEPOINT no_executions;
+SELECT is(:'counts_none'::text, 'queued 0, running 0, succeeded 0, failed 0',
+	'execution_counts: four zeros without any execution');
+SET LOCAL ROLE cpub_admin_full;
+SELECT lives_ok('SELECT * FROM cpub_admin.execution_counts()', 'a full admin counts executions too');
+RESET ROLE;
+SELECT pg_temp.act('o@example.com');
+SET LOCAL ROLE cpub_developer;
+SELECT throws_ok('SELECT * FROM cpub_admin.execution_counts()', '42501', NULL,
+	'a developer cannot count every execution');
+RESET ROLE;
+SET LOCAL ROLE cpub_anon;
+SELECT throws_ok('SELECT * FROM cpub_admin.execution_counts()', '42501', NULL,
+	'nor can anon');
 RESET ROLE;
 SET LOCAL ROLE cpub_worker;
 SELECT throws_ok('SELECT * FROM cpub_api.execution_list()', '42501', NULL,
