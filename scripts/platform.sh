@@ -7,7 +7,10 @@
 # port $CPUB_PGPORT (default 15432) listening on its Unix socket and on
 # 127.0.0.1, creates the database "containerpub" with the extension if
 # missing, and prints how to connect.  Expects the extension to be installed
-# already (make install).  Later: starts httpd and worker too.
+# already (make install).  Then starts the HTTP front, httpd/cpub-httpd, on
+# 127.0.0.1:$CPUB_HTTP_PORT (default 8080) with the settings in
+# var/httpd.conf (written on first start; edit it and restart), logging to
+# var/httpd.log (errors) and var/httpd-access.log.  Later: the worker too.
 #
 # The server secret key, which encrypts functions' environment variables and
 # invocation keys (cpub.secret_key_file, docs/secrets.md), is made once next
@@ -23,6 +26,9 @@ DIR=${CPUB_PGDIR:-$ROOT/var/pg}
 PORT=${CPUB_PGPORT:-15432}
 DB=containerpub
 KEYFILE=$(realpath -m "${CPUB_SECRET_KEY_FILE:-$(dirname "$DIR")/secret.key}")
+VAR=$(dirname "$DIR")
+HTTP_PORT=${CPUB_HTTP_PORT:-8080}
+HTTPD=$ROOT/httpd/cpub-httpd
 
 psql_admin()
 {
@@ -106,10 +112,64 @@ start()
 	fi
 	echo "Server log: $DIR/log    Stop with: $stop_cmd"
 	echo "Server secret key: $KEYFILE (back it up with the data)"
+	start_httpd
+}
+
+# The HTTP front: started unless already running; waits until /ready.
+start_httpd()
+{
+	local conf=$VAR/httpd.conf pid i url
+	if [ ! -f "$conf" ]; then
+		{
+			echo "# cpub-httpd settings (cpub-httpd --help lists them all)."
+			echo "# Written by scripts/platform.sh; edit, then make stop && make run."
+			echo "listen_address = 127.0.0.1"
+			echo "port = $HTTP_PORT"
+			echo "database = 'host=$(cat "$DIR/socketdir") port=$PORT dbname=$DB user=cpub_httpd'"
+			echo "access_log = $VAR/httpd-access.log"
+		} >"$conf"
+	fi
+	if pid=$(cat "$VAR/httpd.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
+		echo "platform: httpd already running (pid $pid)"
+	else
+		"$HTTPD" --config "$conf" </dev/null >>"$VAR/httpd.log" 2>&1 &
+		echo $! >"$VAR/httpd.pid"
+	fi
+	url="http://$(sed -n 's/^listen_address *= *//p' "$conf" | tail -n 1):$(sed -n 's/^port *= *//p' "$conf" | tail -n 1)"
+	for i in $(seq 1 50); do
+		if curl -fs "$url/ready" >/dev/null 2>&1; then
+			echo
+			echo "HTTP API: $url  (curl $url/health; the routes: $url/api/openapi.json)"
+			echo "httpd log: $VAR/httpd.log    access log: $VAR/httpd-access.log"
+			return 0
+		fi
+		if ! kill -0 "$(cat "$VAR/httpd.pid")" 2>/dev/null; then
+			break
+		fi
+		sleep 0.1
+	done
+	echo "platform: httpd did not become ready; the end of $VAR/httpd.log:" >&2
+	tail -n 20 "$VAR/httpd.log" >&2
+	exit 1
+}
+
+stop_httpd()
+{
+	local pid i
+	pid=$(cat "$VAR/httpd.pid" 2>/dev/null) || return 0
+	if kill "$pid" 2>/dev/null; then
+		for i in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		echo "platform: httpd stopped"
+	fi
+	rm -f "$VAR/httpd.pid"
 }
 
 stop()
 {
+	stop_httpd
 	if [ ! -d "$DIR/data" ]; then
 		echo "platform: nothing to stop (no cluster in $DIR;" \
 			"set CPUB_PGDIR to the folder given to make run)"
@@ -123,6 +183,12 @@ status()
 	if [ ! -d "$DIR/data" ]; then
 		echo "platform: no cluster in $DIR"
 		return 3
+	fi
+	local pid
+	if pid=$(cat "$VAR/httpd.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
+		echo "httpd: running (pid $pid)"
+	else
+		echo "httpd: not running"
 	fi
 	"$CLUSTER" status "$DIR"
 }
