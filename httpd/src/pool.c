@@ -12,6 +12,7 @@
  *	  request that uses it sends Parse in the same pipeline.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -169,6 +170,27 @@ fail:
 	return -1;
 }
 
+/*
+ * dbconn_idle_ok: whether an idle connection still looks usable.  Nothing
+ * is ever sent to an idle pooled connection, so anything readable on its
+ * socket is the server saying goodbye (a restart or a terminated backend):
+ * better to reconnect now than to fail the request that would use it.
+ */
+static bool
+dbconn_idle_ok(struct dbconn *c)
+{
+	struct pollfd pfd;
+
+	if (PQstatus(c->conn) != CONNECTION_OK)
+		return false;
+	pfd.fd = PQsocket(c->conn);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (pfd.fd < 0 || poll(&pfd, 1, 0) < 0)
+		return false;
+	return pfd.revents == 0;
+}
+
 struct dbconn *
 pool_acquire(struct db_error *err)
 {
@@ -224,7 +246,7 @@ pool_acquire(struct db_error *err)
 	pool.acquired++;
 	pthread_mutex_unlock(&pool.lock);
 
-	if (c->conn != NULL && PQstatus(c->conn) != CONNECTION_OK)
+	if (c->conn != NULL && !dbconn_idle_ok(c))
 		dbconn_close(c);
 	if (c->conn == NULL)
 	{

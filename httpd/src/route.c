@@ -148,7 +148,7 @@ const struct route ROUTES[] = {
 	 "cpub_api.function_key_roll", AUTH_DEVELOPER, 201, 0, NULL, NULL, T_FN,
 	 "Replace an invocation key's secret"},
 	{"POST", "/api/functions/{function}/invoke", "cpub_api.function_invoke",
-	 AUTH_DEVELOPER, 200, 0, NULL, handle_invoke_api, T_INV,
+	 AUTH_DEVELOPER, 200, ROUTE_ENVELOPE, NULL, handle_invoke_api, T_INV,
 	 "Invoke with a JSON envelope (?async=1: 202)"},
 	{"GET", "/api/functions/{function}/executions", "cpub_api.execution_list",
 	 AUTH_DEVELOPER, 200, 0, NULL, NULL, T_EXEC,

@@ -22,10 +22,11 @@ enum route_auth
 };
 
 /* Route flags */
-#define ROUTE_FIRST	 0x01 /* a set-returning function's one row (404 if none) */
-#define ROUTE_UPLOAD 0x02 /* raw body, capped by max_upload_mb and the tier */
-#define ROUTE_RAW	 0x04 /* raw body, capped by max_invoke_kb */
-#define ROUTE_FOLLOW 0x08 /* ?follow=1 long-polls for new rows */
+#define ROUTE_FIRST	   0x01 /* a set-returning function's one row (404 if none) */
+#define ROUTE_UPLOAD   0x02 /* raw body, capped by max_upload_mb and the tier */
+#define ROUTE_RAW	   0x04 /* raw body, capped by max_invoke_kb */
+#define ROUTE_FOLLOW   0x08 /* ?follow=1 long-polls for new rows */
+#define ROUTE_ENVELOPE 0x10 /* an invocation envelope: its body in base64 */
 
 #define ROUTE_MAX_PARAMS 4
 

@@ -391,6 +391,9 @@ body_limit(const struct route *r)
 		return (size_t) config.max_upload_mb * 1024 * 1024;
 	if (r->flags & ROUTE_RAW)
 		return (size_t) config.max_invoke_kb * 1024;
+	if (r->flags & ROUTE_ENVELOPE)
+		/* the body as base64 (4/3) inside JSON, with room for the rest */
+		return (size_t) config.max_invoke_kb * 1024 / 3 * 4 + 65536;
 	return (size_t) config.max_body_kb * 1024;
 }
 
