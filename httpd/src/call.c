@@ -418,22 +418,16 @@ handle_sql(struct request *req)
 	int					  rc = MHD_YES;
 
 	memset(&p, 0, sizeof(p));
+	{
+		struct db_error err;
+
+		if (catalog_ensure(&err) != 0)
+			return reply_error(req, &err);
+	}
 	f = catalog_get(req->route->sql);
 	if (f == NULL)
-	{
-		/* The catalog loads with the first database call. */
-		struct db_error err;
-		struct dbconn  *c = pool_acquire(&err);
-
-		if (c == NULL)
-			return reply_error(req, &err);
-		catalog_load(dbconn_pg(c));
-		pool_release(c);
-		f = catalog_get(req->route->sql);
-		if (f == NULL)
-			return reply_simple_error(
-				req, "XX000", "the SQL API could not be read", NULL, NULL);
-	}
+		return reply_simple_error(req, "XX000",
+								  "the SQL API could not be read", NULL, NULL);
 	follow = (req->route->flags & ROUTE_FOLLOW) &&
 			 request_query_arg(req, "follow") != NULL &&
 			 strcmp(request_query_arg(req, "follow"), "0") != 0;

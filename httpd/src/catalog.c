@@ -13,6 +13,7 @@
 
 #include "catalog.h"
 #include "log.h"
+#include "pool.h"
 #include "route.h"
 
 #define MAX_FUNCS 96
@@ -196,6 +197,29 @@ done:
 	free(names);
 	pthread_mutex_unlock(&catalog_lock);
 	return rc;
+}
+
+int
+catalog_ensure(struct db_error *err)
+{
+	struct dbconn *c;
+
+	if (loaded)
+		return 0;
+	c = pool_acquire(err);
+	if (c == NULL)
+		return -1;
+	if (catalog_load(dbconn_pg(c)) != 0)
+	{
+		pool_release(c);
+		db_error_set(err, "XX000", "the SQL API could not be read",
+					 "The database's containerpub extension does not match "
+					 "this server (see its log).",
+					 NULL);
+		return -1;
+	}
+	pool_release(c);
+	return 0;
 }
 
 char *

@@ -39,6 +39,13 @@ struct sqlfunc
 extern int	catalog_load(PGconn *conn);
 extern bool catalog_loaded(void);
 
+/*
+ * catalog_ensure: loads the catalog through a pooled connection unless it
+ * is loaded.  Returns 0, or -1 with *err set.
+ */
+struct db_error;
+extern int catalog_ensure(struct db_error *err);
+
 /* catalog_get: the signature of a routed function, or NULL. */
 extern const struct sqlfunc *catalog_get(const char *name);
 

@@ -281,6 +281,36 @@ static const char SQL_INVOKE[] =
 	"key_id => $9, \"timestamp\" => $10, nonce => $11, signature => $12, "
 	"target => $13) i";
 
+/*
+ * outcome_when_finished: after a waiting request woke, reads its execution.
+ * Returns true with *o filled when the execution finished; otherwise it
+ * replied (shutdown, an error, 504 when the wait ran out) or went back to
+ * waiting (woken early, by a reconnect), *rc holds what the handler
+ * returns, and *o holds nothing.
+ */
+static bool
+outcome_when_finished(struct request *req, struct outcome *o, int *rc)
+{
+	*rc = MHD_YES;
+	memset(o, 0, sizeof(*o));
+	if (req->wake == WAKE_SHUTDOWN)
+	{
+		*rc = reply_simple_error(req, "57P01", "the server is shutting down",
+								 NULL, "Retry; another server will answer.");
+		return false;
+	}
+	if (outcome_read(req, o) != 0)
+		return false;
+	if (outcome_finished(o))
+		return true;
+	if (req->wake == WAKE_TIMEOUT)
+		*rc = reply_still_running(req, o->status);
+	else
+		dispatch_wait(req);
+	outcome_free(o);
+	return false;
+}
+
 /* finish_fn: replies with the function's own response. */
 static int
 finish_fn(struct request *req)
@@ -291,23 +321,8 @@ finish_fn(struct request *req)
 	json_t				*value;
 	int					 rc;
 
-	if (req->wake == WAKE_SHUTDOWN)
-		return reply_simple_error(req, "57P01", "the server is shutting down",
-								  NULL, "Retry; another server will answer.");
-	if (outcome_read(req, &o) != 0)
-		return MHD_YES;
-	if (!outcome_finished(&o))
-	{
-		if (req->wake == WAKE_TIMEOUT)
-			rc = reply_still_running(req, o.status);
-		else
-		{
-			dispatch_wait(req); /* woken early (a reconnect): wait on */
-			rc = MHD_YES;
-		}
-		outcome_free(&o);
+	if (!outcome_when_finished(req, &o, &rc))
 		return rc;
-	}
 	if (strcmp(o.status, "failed") == 0)
 	{
 		struct db_error err;
@@ -502,23 +517,9 @@ finish_api(struct request *req)
 	struct outcome o;
 	int			   rc;
 
-	if (req->wake == WAKE_SHUTDOWN)
-		return reply_simple_error(req, "57P01", "the server is shutting down",
-								  NULL, "Retry; another server will answer.");
-	if (outcome_read(req, &o) != 0)
-		return MHD_YES;
-	if (!outcome_finished(&o))
-	{
-		if (req->wake == WAKE_TIMEOUT)
-			rc = reply_still_running(req, o.status);
-		else
-		{
-			dispatch_wait(req);
-			rc = MHD_YES;
-		}
-	}
-	else
-		rc = reply_envelope(req, 200, &o);
+	if (!outcome_when_finished(req, &o, &rc))
+		return rc;
+	rc = reply_envelope(req, 200, &o);
 	outcome_free(&o);
 	return rc;
 }

@@ -182,8 +182,13 @@ retry_after(const struct db_error *err)
 	return 1;
 }
 
-int
-reply_error_status(struct request *req, int status, const struct db_error *err)
+/*
+ * reply_error_full: the error reply, with an Allow header when allow is
+ * not NULL (405).
+ */
+static int
+reply_error_full(struct request *req, int status, const struct db_error *err,
+				 const char *allow)
 {
 	json_t				*inner, *outer;
 	char				*text;
@@ -237,6 +242,8 @@ reply_error_status(struct request *req, int status, const struct db_error *err)
 	if (status == 401)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 								"Bearer");
+	if (allow != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	if (status == 503 ||
 		(status == 429 && strcmp(err->sqlstate, "54Q05") == 0))
 	{
@@ -247,6 +254,12 @@ reply_error_status(struct request *req, int status, const struct db_error *err)
 	}
 	rc = reply(req, resp, status);
 	return rc;
+}
+
+int
+reply_error_status(struct request *req, int status, const struct db_error *err)
+{
+	return reply_error_full(req, status, err, NULL);
 }
 
 int
@@ -436,34 +449,12 @@ start_request(struct request *req, const char *method)
 								  NULL);
 	if (rc == 405)
 	{
-		struct db_error		 err;
-		json_t				*body;
-		char				*text;
-		struct MHD_Response *resp;
+		struct db_error err;
 
 		db_error_set(&err, "0A000", "method not allowed", NULL, NULL);
 		snprintf(err.detail, sizeof(err.detail), "This path allows %s.",
 				 allow);
-		body = json_pack("{s:{s:s, s:s, s:s, s:n, s:s}}", "error", "code",
-						 err.sqlstate, "message", err.message, "detail",
-						 err.detail, "hint", "request_id", req->id);
-		text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-		json_decref(body);
-		if (text == NULL)
-			return MHD_NO;
-		resp = MHD_create_response_from_buffer(strlen(text), text,
-											   MHD_RESPMEM_MUST_FREE);
-		if (resp == NULL)
-		{
-			free(text);
-			return MHD_NO;
-		}
-		req->bytes = strlen(text);
-		snprintf(req->error_code, sizeof(req->error_code), "0A000");
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-								"application/json");
-		return reply(req, resp, 405);
+		return reply_error_full(req, 405, &err, allow);
 	}
 	req->route = req->match.route;
 	req->body_limit = body_limit(req->route);

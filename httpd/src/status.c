@@ -138,15 +138,11 @@ handle_openapi(struct request *req)
 	char *doc;
 	int	  rc;
 
-	if (!catalog_loaded())
 	{
 		struct db_error err;
-		struct dbconn  *c = pool_acquire(&err);
 
-		if (c == NULL)
+		if (catalog_ensure(&err) != 0)
 			return reply_error(req, &err);
-		catalog_load(dbconn_pg(c));
-		pool_release(c);
 	}
 	doc = openapi_render();
 	if (doc == NULL)
