@@ -9,7 +9,8 @@
 #   make test          deps + all + install, then every test suite (tests/run.sh)
 #   make format        clang-format every C file in place
 #   make format-check  fail when a C file differs from .clang-format
-#   make bench         run the benchmarks (bench/run.sh)
+#   make bench         deps (with the benchmarks' own: scripts/deps.sh bench)
+#                      + install, then run the benchmarks (bench/run.sh)
 #   make clean         remove build products (never var/, the platform's data)
 
 # Steps of run and test must happen in order, even under make -j; the
@@ -54,7 +55,8 @@ format:
 format-check:
 	$(CLANG_FORMAT) --dry-run --Werror $(C_FILES)
 
-bench: deps
+bench:
+	scripts/deps.sh bench
 	$(MAKE) install
 	@if [ -x bench/run.sh ]; then bench/run.sh; else echo "bench: no bench/run.sh yet"; fi
 

@@ -14,9 +14,12 @@
 #                    beside the raw hash and the cheapest cost
 #   bench/queue.sh   the job queue's throughput, latency and behaviour with
 #                    a snapshot held open, beside graphile-worker
+#   bench/http.sh    the HTTP front (httpd/cpub-httpd) under wrk, beside the
+#                    same SQL through pgbench and a bare libmicrohttpd server
 #
-# bench/run.sh NAME... runs only those (auth, login, queue); bench/queue.sh
-# run alone calls bench/run.sh queue.
+# bench/run.sh NAME... runs only those (auth, login, queue, http);
+# bench/queue.sh and bench/http.sh run alone call bench/run.sh with their
+# name.
 #
 # Knobs (environment): BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_CLIENTS
 # (4), BENCH_THREADS (2), BENCH_USERS (1000), BENCH_LOGINS (20),
@@ -37,7 +40,7 @@ die()
 
 benches=("$@")
 if [ ${#benches[@]} -eq 0 ]; then
-	benches=(auth login queue)
+	benches=(auth login queue http)
 fi
 for b in "${benches[@]}"; do
 	[ -x "$BENCH/$b.sh" ] || die "no benchmark $b (bench/$b.sh)"

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # scripts/deps.sh: install the Debian packages ContainerPub needs, when missing.
 #
+#   scripts/deps.sh          what make, make test and make run need
+#   scripts/deps.sh bench    that, and what the benchmarks need besides
+#                            (make bench): wrk and curl for bench/http.sh
+#
 # Idempotent: asks dpkg first and calls apt-get only for what is absent, so a
 # second run costs a fraction of a second.  Works as root, uses sudo otherwise.
 # Non-interactive (CI has no stdin).
@@ -13,6 +17,16 @@ PACKAGES=(
 	libpq-dev libsodium-dev libmicrohttpd-dev libjansson-dev
 	libcurl4-openssl-dev libarchive-dev
 )
+BENCH_PACKAGES=(wrk curl)
+
+case "${1:-}" in
+'') ;;
+bench) PACKAGES+=("${BENCH_PACKAGES[@]}") ;;
+*)
+	echo "usage: $0 [bench]" >&2
+	exit 2
+	;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do

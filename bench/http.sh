@@ -1,0 +1,405 @@
+#!/usr/bin/env bash
+# bench/http.sh: the HTTP front (httpd/cpub-httpd) under load, beside the
+# same SQL through pgbench and a bare libmicrohttpd server; section (f) of
+# bench/run.sh's output.
+#
+# cpub-httpd: GET /api/functions of a developer with 10 functions, with a
+#     bearer token: wrk -t BENCH_HTTP_THREADS (2) -c BENCH_HTTP_CONNECTIONS
+#     (32) -d BENCH_SECONDS (10) --latency, after a 2 s warm-up; req/s and
+#     p99.  The developer is made through the server's own API (register,
+#     login, 10 times POST /api/functions) on a tier allowing that many
+#     functions (the default tier allows 5).  Goal: >= 5,000 req/s, p99 <=
+#     10 ms.  The server runs with threads = BENCH_HTTP_SERVER_THREADS (2)
+#     and access_log = BENCH_HTTP_ACCESS_LOG (off), and, when set,
+#     pool_size = BENCH_HTTP_POOL_SIZE; its other settings are its defaults
+#     or come from CPUB_HTTPD_* in the environment.  Memory: VmRSS of the
+#     server once /ready answers 200 (at rest), and VmHWM (its peak) after
+#     the load.  Skipped, saying so, while httpd/cpub-httpd does not exist;
+#     when httpd/ has a Makefile, make -C httpd builds it first.
+# pgbench, "our overhead over raw SQL": the three prepared statements the
+#     server sends for that request, in one pipeline (one round trip, one
+#     implicit transaction ending at Sync), connected as cpub_httpd, the
+#     token passed with -D; -M prepared, -c BENCH_HTTP_CONNECTIONS
+#     -j BENCH_HTTP_THREADS -T BENCH_SECONDS after a 2 s warm-up; tps, and
+#     the p99 from pgbench's per-transaction log.  Its own developer (made
+#     in SQL) has 10 functions too.
+# The floor: bench/http_floor, a bare libmicrohttpd server in the same
+#     threading mode (MHD_USE_EPOLL_INTERNAL_THREAD with a pool of
+#     BENCH_HTTP_SERVER_THREADS threads) answering a fixed small JSON body,
+#     under the same wrk load; and its memory, an anchor for ours.
+#
+# wrk, the server and PostgreSQL share the machine's cores: the figures are
+# for this machine, read side by side.  Nothing is asserted.
+#
+# Run by bench/run.sh (which makes a throwaway cluster and sets PG*); run
+# alone, it asks bench/run.sh to make one and run only this.  Needs wrk and
+# curl (scripts/deps.sh bench).  Knobs: BENCH_SECONDS, BENCH_HTTP_THREADS,
+# BENCH_HTTP_CONNECTIONS, BENCH_HTTP_SERVER_THREADS, BENCH_HTTP_POOL_SIZE,
+# BENCH_HTTP_ACCESS_LOG, CPUB_BENCH_HTTP_PORT (15580 for the server, the
+# next port for the floor).
+set -euo pipefail
+
+BENCH=$(cd "$(dirname "$0")" && pwd -P)
+if [ -z "${CPUB_BENCH_CLUSTER:-}" ]; then
+	exec "$BENCH/run.sh" http
+fi
+ROOT=$(dirname "$BENCH")
+
+PGBIN=/usr/lib/postgresql/15/bin
+DURATION=${BENCH_SECONDS:-10}
+WARMUP=2
+THREADS=${BENCH_HTTP_THREADS:-2}
+CONNECTIONS=${BENCH_HTTP_CONNECTIONS:-32}
+SERVER_THREADS=${BENCH_HTTP_SERVER_THREADS:-2}
+ACCESS_LOG=${BENCH_HTTP_ACCESS_LOG:-off}
+HTTP_PORT=${CPUB_BENCH_HTTP_PORT:-15580}
+FLOOR_PORT=$((HTTP_PORT + 1))
+SERVER=$ROOT/httpd/cpub-httpd
+FUNCTIONS=10
+PASSWORD=bench-password-http
+
+# Notices (IF EXISTS, IF NOT EXISTS) are not figures.
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
+
+work=$(mktemp -d /tmp/cpub-bench-http.XXXXXX)
+server_pid=
+floor_pid=
+
+# stop PID: SIGTERM, then SIGKILL after 10 s.
+stop()
+{
+	local pid=$1 i
+	kill "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317  # called through trap
+cleanup()
+{
+	if [ -n "$server_pid" ]; then
+		stop "$server_pid"
+	fi
+	if [ -n "$floor_pid" ]; then
+		stop "$floor_pid"
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+die()
+{
+	echo "bench: $*" >&2
+	exit 1
+}
+
+psql_run()
+{
+	"$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"
+}
+
+# commas NUMBER: rounded, with thousands separators (5812.4 -> 5,812).
+commas()
+{
+	awk -v n="$1" 'BEGIN {
+		s = sprintf("%.0f", n); out = ""
+		while (length(s) > 3) {
+			out = "," substr(s, length(s) - 2) out
+			s = substr(s, 1, length(s) - 3)
+		}
+		print s out
+	}'
+}
+
+# mib KB: kB as MiB with one decimal.
+mib()
+{
+	awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'
+}
+
+# proc_kb PID FIELD: FIELD (VmRSS, VmHWM) of /proc/PID/status in kB.
+proc_kb()
+{
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+
+# wrk_run FILE URL ARGS...: wrk with the benchmark's settings, its output
+# in FILE (after a warm-up whose output is dropped).
+wrk_run()
+{
+	local out=$1 url=$2
+	shift 2
+	wrk -t "$THREADS" -c "$CONNECTIONS" -d "${WARMUP}s" "$@" "$url" >/dev/null ||
+		die "wrk against $url failed (warm-up)"
+	wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency "$@" "$url" >"$out" ||
+		die "wrk against $url failed: $(cat "$out")"
+}
+
+# wrk_figures FILE: "REQUESTS_PER_S P50_MS P99_MS NON_2XX SOCKET_ERRORS"
+# from the output of wrk --latency.
+wrk_figures()
+{
+	awk '
+	function ms(v) {
+		if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+		if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+		if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+		if (v ~ /m$/) return substr(v, 1, length(v) - 1) * 60000
+		return v + 0
+	}
+	/^ +50% / { p50 = ms($2) }
+	/^ +99% / { p99 = ms($2) }
+	/^Requests\/sec:/ { rps = $2 }
+	/Non-2xx or 3xx responses:/ { bad = $NF }
+	/Socket errors:/ { gsub(",", ""); errs = $4 + $6 + $8 + $10 }
+	END {
+		if (rps == "" || p99 == "") exit 1
+		printf "%s %.3f %.3f %d %d\n", rps, p50, p99, bad, errs
+	}' "$1" || die "could not read wrk's output: $(cat "$1")"
+}
+
+# wrk_trouble NON_2XX SOCKET_ERRORS: a note when not every answer was a 2xx.
+wrk_trouble()
+{
+	if [ "$1" != 0 ] || [ "$2" != 0 ]; then
+		echo " ($1 answers not 2xx, $2 socket errors: not a clean run)"
+	fi
+}
+
+# wait_http URL PID LOG: until URL answers 200 (15 s at most), while PID
+# lives; fails showing the end of LOG otherwise.
+wait_http()
+{
+	local url=$1 pid=$2 log=$3 i
+	for ((i = 0; i < 150; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			tail -n 20 "$log" >&2
+			die "the server behind $url exited before it was ready"
+		fi
+		if [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)" = 200 ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	tail -n 20 "$log" >&2
+	die "$url did not answer 200 within 15 s"
+}
+
+# api METHOD PATH STATUS [BODY]: one call to the server with curl (the
+# bearer token in $token, when set); fails unless the status is STATUS;
+# prints the body.
+api()
+{
+	local method=$1 path=$2 want=$3 body=${4:-} status
+	local args=(-s -o "$work/body" -w '%{http_code}' -X "$method")
+	if [ -n "${token:-}" ]; then
+		args+=(-H "Authorization: Bearer $token")
+	fi
+	if [ -n "$body" ]; then
+		args+=(-H 'Content-Type: application/json' --data-binary "$body")
+	fi
+	status=$(curl "${args[@]}" "http://127.0.0.1:$HTTP_PORT$path" || true)
+	[ "$status" = "$want" ] ||
+		die "$method $path answered ${status:-nothing}, not $want: $(head -c 500 "$work/body")"
+	cat "$work/body"
+}
+
+# count_functions: how many of the names f1..f$FUNCTIONS appear, quoted, on
+# stdin (a JSON list of the developer's functions).
+count_functions()
+{
+	grep -oE "\"f[0-9]+\"" | sort -u | grep -cE "^\"f([1-9]|10)\"$" || true
+}
+
+# bench_tier EMAIL: puts the user on tier "bench" (made on first use), which
+# allows more functions than the default tier.  As a DBA would, in SQL.
+bench_tier()
+{
+	local n
+	n=$(psql_run -v email="$1" <<'SQL'
+\o /dev/null
+SELECT cpub_admin.tier_create('bench', 1000, 256, 30, 5, 1000000, 20, 1000000,
+							  'bench/http.sh: room for its functions')
+ WHERE NOT EXISTS (SELECT FROM cpub_admin.tier_list() WHERE name = 'bench');
+\o
+SELECT count(cpub_admin.tier_assign_user(u.uuid, 'bench'))
+  FROM cpub.users u WHERE u.email = :'email';
+SQL
+)
+	[ "$n" = 1 ] || die "no user $1 to put on tier bench"
+}
+
+command -v wrk >/dev/null || die "wrk is missing; run: scripts/deps.sh bench"
+command -v curl >/dev/null || die "curl is missing; run: scripts/deps.sh bench"
+make -s -C "$BENCH" http_floor >/dev/null
+
+# --- cpub-httpd ---------------------------------------------------------------
+server_note=
+if [ -f "$ROOT/httpd/Makefile" ]; then
+	make -s -C "$ROOT/httpd" >"$work/make.log" 2>&1 ||
+		{ cat "$work/make.log" >&2; die "make -C httpd failed"; }
+fi
+if [ ! -x "$SERVER" ]; then
+	server_note="skipped: httpd/cpub-httpd is missing (make -C httpd builds it)"
+else
+	cat >"$work/httpd.conf" <<EOF
+# bench/http.sh: cpub-httpd for the benchmark
+listen_address = 127.0.0.1
+port = $HTTP_PORT
+database = host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=cpub_httpd
+threads = $SERVER_THREADS
+access_log = $ACCESS_LOG
+log_format = text
+EOF
+	if [ -n "${BENCH_HTTP_POOL_SIZE:-}" ]; then
+		echo "pool_size = $BENCH_HTTP_POOL_SIZE" >>"$work/httpd.conf"
+	fi
+	# Without our PGOPTIONS: the server's sessions get only what it sets.
+	env -u PGOPTIONS "$SERVER" --config "$work/httpd.conf" >"$work/httpd.log" 2>&1 &
+	server_pid=$!
+	wait_http "http://127.0.0.1:$HTTP_PORT/ready" "$server_pid" "$work/httpd.log"
+	rest_kb=$(proc_kb "$server_pid" VmRSS)
+
+	email=bench-http@example.com
+	token=
+	api POST /api/auth/register 201 \
+		"{\"email\":\"$email\",\"password\":\"$PASSWORD\"}" >/dev/null
+	bench_tier "$email"
+	token=$(api POST /api/auth/login 200 \
+		"{\"email\":\"$email\",\"password\":\"$PASSWORD\"}" |
+		sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p')
+	[ -n "$token" ] || die "POST /api/auth/login gave no access_token"
+	for ((i = 1; i <= FUNCTIONS; i++)); do
+		api POST /api/functions 201 "{\"name\":\"f$i\",\"runtime\":\"shell\"}" >/dev/null
+	done
+	n=$(api GET /api/functions 200 | count_functions)
+	[ "$n" = "$FUNCTIONS" ] ||
+		die "GET /api/functions listed $n of the $FUNCTIONS functions: $(head -c 500 "$work/body")"
+
+	wrk_run "$work/wrk-httpd" "http://127.0.0.1:$HTTP_PORT/api/functions" \
+		-H "Authorization: Bearer $token"
+	read -r h_rps h_p50 h_p99 h_bad h_err < <(wrk_figures "$work/wrk-httpd")
+	peak_kb=$(proc_kb "$server_pid" VmHWM)
+	stop "$server_pid"
+	server_pid=
+fi
+
+# --- the same SQL through pgbench ---------------------------------------------
+sql_email=bench-http-sql@example.com
+sql_token=$(psql_run -v email="$sql_email" -v password="$PASSWORD" <<'SQL'
+SET cpub.argon2_opslimit = 1;
+SET cpub.argon2_memlimit_kib = 64;
+SET ROLE cpub_anon;
+\o /dev/null
+SELECT cpub_api.register(:'email', :'password');
+\o
+SELECT access_token FROM cpub_api.login(:'email', :'password');
+SQL
+)
+bench_tier "$sql_email"
+psql_run -v token="$sql_token" -v n="$FUNCTIONS" >/dev/null <<'SQL'
+BEGIN;
+SET LOCAL ROLE cpub_anon;
+SELECT pg_catalog.set_config('role', a.role, true)
+  FROM cpub_api.authenticate(:'token') a;
+SELECT count(cpub_api.function_create(format('f%s', g), 'shell'))
+  FROM generate_series(1, :n) g;
+COMMIT;
+SQL
+
+cat >"$work/list.sql" <<'SQL'
+\startpipeline
+SELECT pg_catalog.set_config('role', 'cpub_anon', true);
+SELECT pg_catalog.set_config('role', a.role, true) FROM cpub_api.authenticate(:token) a;
+SELECT coalesce(jsonb_agg(r), '[]'::jsonb)::text FROM cpub_api.function_list() r;
+\endpipeline
+SQL
+
+# The same statements once through psql as cpub_httpd: the list must hold
+# the functions, or we would time an error path.
+n=$(psql_run -U cpub_httpd -v token="$sql_token" <<'SQL' | tail -n 1 | count_functions
+BEGIN;
+\o /dev/null
+SELECT pg_catalog.set_config('role', 'cpub_anon', true);
+SELECT pg_catalog.set_config('role', a.role, true) FROM cpub_api.authenticate(:'token') a;
+\o
+SELECT coalesce(jsonb_agg(r), '[]'::jsonb)::text FROM cpub_api.function_list() r;
+COMMIT;
+SQL
+)
+[ "$n" = "$FUNCTIONS" ] || die "the pgbench script's list holds $n of the $FUNCTIONS functions"
+
+# pgbench -M prepared prepares a pipeline's statements before it starts it,
+# outside any transaction: as cpub_httpd itself, which has no USAGE on
+# schema cpub_api, that fails ("permission denied for schema cpub_api").  So
+# its sessions start as cpub_anon (-c role=..., as SET ROLE would; the
+# session user is still cpub_httpd); each transaction still runs all three
+# statements, the first setting the role to cpub_anon as the server does.
+pgbench_run()
+{
+	PGOPTIONS="$PGOPTIONS -c role=cpub_anon" \
+		"$PGBIN/pgbench" -n -U cpub_httpd -M prepared -c "$CONNECTIONS" -j "$THREADS" \
+		-D token="$sql_token" -f "$work/list.sql" "$@" >"$work/pgbench.out" 2>&1 ||
+		{ cat "$work/pgbench.out" >&2; die "pgbench failed"; }
+}
+pgbench_run -T "$WARMUP"
+pgbench_run -T "$DURATION" -l --log-prefix="$work/pgblog"
+s_tps=$(awk '/^tps = / { print $3; exit }' "$work/pgbench.out")
+s_failed=$(awk '/^number of failed transactions: / { print $5; exit }' "$work/pgbench.out")
+read -r s_p50 s_p99 < <(cat "$work"/pgblog.* | awk '{ print $3 / 1000 }' | sort -g |
+	awk '{ v[NR] = $1 } END { printf "%.3f %.3f\n", v[int(NR * 0.50) + 1], v[int(NR * 0.99) + 1] }')
+
+# --- the floor ----------------------------------------------------------------
+"$BENCH/http_floor" -p "$FLOOR_PORT" -t "$SERVER_THREADS" >"$work/floor.log" 2>&1 &
+floor_pid=$!
+wait_http "http://127.0.0.1:$FLOOR_PORT/api/functions" "$floor_pid" "$work/floor.log"
+floor_rest_kb=$(proc_kb "$floor_pid" VmRSS)
+wrk_run "$work/wrk-floor" "http://127.0.0.1:$FLOOR_PORT/api/functions" \
+	-H "Authorization: Bearer not-checked"
+read -r f_rps f_p50 f_p99 f_bad f_err < <(wrk_figures "$work/wrk-floor")
+floor_peak_kb=$(proc_kb "$floor_pid" VmHWM)
+stop "$floor_pid"
+floor_pid=
+
+# --- the table ----------------------------------------------------------------
+row()
+{
+	printf '    %-34s %-30s %s\n' "$1" "$2" "$3"
+}
+figure()
+{
+	printf '%s req/s  p99 %.1f ms' "$(commas "$1")" "$2"
+}
+
+echo "(f) HTTP front: GET /api/functions (a developer with $FUNCTIONS functions, bearer token)," \
+	"wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency after a ${WARMUP} s warm-up;" \
+	"servers with $SERVER_THREADS threads (epoll, thread pool)"
+row "figure" "ours" "anchor / goal"
+if [ -z "$server_note" ]; then
+	row "http GET /api/functions" "$(figure "$h_rps" "$h_p99")" \
+		"goal >= 5,000 req/s, p99 <= 10 ms; PostgREST ~2,000 req/s (2 vCPU)$(wrk_trouble "$h_bad" "$h_err")"
+else
+	row "http GET /api/functions" "-" "$server_note"
+fi
+row "pgbench, the same SQL" \
+	"$(printf '%s tps    p99 %.1f ms' "$(commas "$s_tps")" "$s_p99")" \
+	"3 prepared statements, 1 pipeline, as cpub_httpd, -c$CONNECTIONS -j$THREADS$(
+		[ "${s_failed:-0}" = 0 ] || echo " ($s_failed transactions failed: not a clean run)")"
+row "http floor (bare libmicrohttpd)" "$(figure "$f_rps" "$f_p99")" \
+	"fixed JSON body: no routing, no database$(wrk_trouble "$f_bad" "$f_err")"
+if [ -z "$server_note" ]; then
+	row "memory of cpub-httpd" "$(mib "$rest_kb") MiB rest, $(mib "$peak_kb") MiB peak" \
+		"VmRSS after /ready, VmHWM after the load; floor: $(mib "$floor_rest_kb") MiB rest, $(mib "$floor_peak_kb") MiB peak"
+	awk -v h="$h_rps" -v s="$s_tps" -v f="$f_rps" 'BEGIN {
+		printf "    ours is %.2g of pgbench (our overhead over raw SQL) and %.2g of the floor\n", h / s, h / f
+	}'
+else
+	row "memory of cpub-httpd" "-" \
+		"skipped; floor: $(mib "$floor_rest_kb") MiB rest, $(mib "$floor_peak_kb") MiB peak"
+fi
+printf '    p50: %spgbench %.2f ms, floor %.2f ms\n' \
+	"${h_p50:+$(printf 'http %.2f ms, ' "$h_p50")}" "$s_p50" "$f_p50"
