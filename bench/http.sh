@@ -9,7 +9,8 @@
 #     p99.  The developer is made through the server's own API (register,
 #     login, 10 times POST /api/functions) on a tier allowing that many
 #     functions (the default tier allows 5).  Goal: >= 5,000 req/s, p99 <=
-#     10 ms.  The server runs with threads = BENCH_HTTP_SERVER_THREADS (2)
+#     10 ms.  The server runs with threads = BENCH_HTTP_SERVER_THREADS (16,
+#     its default: its threads wait on the database)
 #     and access_log = BENCH_HTTP_ACCESS_LOG (off), and, when set,
 #     pool_size = BENCH_HTTP_POOL_SIZE; its other settings are its defaults
 #     or come from CPUB_HTTPD_* in the environment.  Memory: VmRSS of the
@@ -25,7 +26,7 @@
 #     in SQL) has 10 functions too.
 # The floor: bench/http_floor, a bare libmicrohttpd server in the same
 #     threading mode (MHD_USE_EPOLL_INTERNAL_THREAD with a pool of
-#     BENCH_HTTP_SERVER_THREADS threads) answering a fixed small JSON body,
+#     BENCH_HTTP_FLOOR_THREADS (2) threads, one per core) answering a fixed small JSON body,
 #     under the same wrk load; and its memory, an anchor for ours.
 #
 # wrk, the server and PostgreSQL share the machine's cores: the figures are
@@ -34,7 +35,8 @@
 # Run by bench/run.sh (which makes a throwaway cluster and sets PG*); run
 # alone, it asks bench/run.sh to make one and run only this.  Needs wrk and
 # curl (scripts/deps.sh bench).  Knobs: BENCH_SECONDS, BENCH_HTTP_THREADS,
-# BENCH_HTTP_CONNECTIONS, BENCH_HTTP_SERVER_THREADS, BENCH_HTTP_POOL_SIZE,
+# BENCH_HTTP_CONNECTIONS, BENCH_HTTP_SERVER_THREADS, BENCH_HTTP_FLOOR_THREADS,
+# BENCH_HTTP_POOL_SIZE,
 # BENCH_HTTP_ACCESS_LOG, CPUB_BENCH_HTTP_PORT (15580 for the server, the
 # next port for the floor).
 set -euo pipefail
@@ -50,7 +52,8 @@ DURATION=${BENCH_SECONDS:-10}
 WARMUP=2
 THREADS=${BENCH_HTTP_THREADS:-2}
 CONNECTIONS=${BENCH_HTTP_CONNECTIONS:-32}
-SERVER_THREADS=${BENCH_HTTP_SERVER_THREADS:-2}
+SERVER_THREADS=${BENCH_HTTP_SERVER_THREADS:-16}
+FLOOR_THREADS=${BENCH_HTTP_FLOOR_THREADS:-2}
 ACCESS_LOG=${BENCH_HTTP_ACCESS_LOG:-off}
 HTTP_PORT=${CPUB_BENCH_HTTP_PORT:-15580}
 FLOOR_PORT=$((HTTP_PORT + 1))
@@ -354,7 +357,7 @@ read -r s_p50 s_p99 < <(cat "$work"/pgblog.* | awk '{ print $3 / 1000 }' | sort 
 	awk '{ v[NR] = $1 } END { printf "%.3f %.3f\n", v[int(NR * 0.50) + 1], v[int(NR * 0.99) + 1] }')
 
 # --- the floor ----------------------------------------------------------------
-"$BENCH/http_floor" -p "$FLOOR_PORT" -t "$SERVER_THREADS" >"$work/floor.log" 2>&1 &
+"$BENCH/http_floor" -p "$FLOOR_PORT" -t "$FLOOR_THREADS" >"$work/floor.log" 2>&1 &
 floor_pid=$!
 wait_http "http://127.0.0.1:$FLOOR_PORT/api/functions" "$floor_pid" "$work/floor.log"
 floor_rest_kb=$(proc_kb "$floor_pid" VmRSS)
@@ -377,7 +380,7 @@ figure()
 
 echo "(f) HTTP front: GET /api/functions (a developer with $FUNCTIONS functions, bearer token)," \
 	"wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency after a ${WARMUP} s warm-up;" \
-	"servers with $SERVER_THREADS threads (epoll, thread pool)"
+	"cpub-httpd with $SERVER_THREADS threads, the floor with $FLOOR_THREADS (epoll, thread pool)"
 row "figure" "ours" "anchor / goal"
 if [ -z "$server_note" ]; then
 	row "http GET /api/functions" "$(figure "$h_rps" "$h_p99")" \
