@@ -573,14 +573,17 @@ GRANT EXECUTE ON FUNCTION cpub_api.function_create(text, text, text, integer,
 	TO cpub_developer;
 
 -- cpub_api.function_get(function): one function (id, NAME or ORG/NAME).
+-- PL/pgSQL, whose plan is kept for the session: a LANGUAGE sql body is
+-- planned again on every call.
 CREATE FUNCTION cpub_api.function_get(function text)
 	RETURNS cpub_api.function_info
-	LANGUAGE sql VOLATILE SECURITY DEFINER
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
-	SELECT i.*
-	  FROM cpub.function_ref(function_get.function) f
-	 CROSS JOIN LATERAL cpub.function_info(f) i
+BEGIN
+	RETURN (SELECT i FROM cpub.function_ref(function_get.function) f
+			 CROSS JOIN LATERAL cpub.function_info(f) i);
+END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_api.function_get(text) TO cpub_developer;
 
