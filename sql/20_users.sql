@@ -212,20 +212,28 @@ CREATE TYPE cpub_admin.user_info AS (
 	active_sessions bigint
 );
 
-CREATE FUNCTION cpub.user_info(u cpub.users) RETURNS cpub_admin.user_info
-	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, cpub, pg_temp
+-- cpub.user_info(u): a user as admins see it, one row.  An inlinable row
+-- projection (docs/sql-conventions.md): call it in FROM, as
+-- CROSS JOIN LATERAL cpub.user_info(u) i, and the planner folds it into the
+-- calling query.
+CREATE FUNCTION cpub.user_info(u cpub.users)
+	RETURNS SETOF cpub_admin.user_info
+	LANGUAGE sql STABLE ROWS 1
 	AS $$
-	SELECT u.uuid, u.email, u.first_name, u.last_name, u.status,
-		   u.temporary_password, u.keycloak_user_id,
+	SELECT user_info.u.uuid, user_info.u.email, user_info.u.first_name,
+		   user_info.u.last_name, user_info.u.status,
+		   user_info.u.temporary_password, user_info.u.keycloak_user_id,
 		   (SELECT t.name FROM cpub.tiers t
-			 WHERE t.id = u.tier_id OR (u.tier_id IS NULL AND t.is_default)
+			 WHERE t.id OPERATOR(pg_catalog.=) user_info.u.tier_id
+				OR (user_info.u.tier_id IS NULL AND t.is_default)
 			 LIMIT 1),
-		   u.created_at, u.updated_at, u.last_login_at, u.status_changed_at,
-		   u.status_reason,
-		   (SELECT count(*) FROM cpub.sessions s
-			 WHERE s.user_id = u.uuid AND s.revoked_at IS NULL
-			   AND s.expires_at > now())
+		   user_info.u.created_at, user_info.u.updated_at,
+		   user_info.u.last_login_at, user_info.u.status_changed_at,
+		   user_info.u.status_reason,
+		   (SELECT pg_catalog.count(*) FROM cpub.sessions s
+			 WHERE s.user_id OPERATOR(pg_catalog.=) user_info.u.uuid
+			   AND s.revoked_at IS NULL
+			   AND s.expires_at OPERATOR(pg_catalog.>) pg_catalog.now())
 $$;
 
 -- cpub_admin.user_list: users by email, filtered by a search over email and
@@ -253,8 +261,9 @@ BEGIN
 			user_list.search, '\', '\\'), '%', '\%'), '_', '\_') || '%';
 	END IF;
 	RETURN QUERY
-	SELECT (cpub.user_info(u)).*
+	SELECT i.*
 	  FROM cpub.users u
+	 CROSS JOIN LATERAL cpub.user_info(u) i
 	 WHERE (user_list.after IS NULL OR u.email > user_list.after)
 	   AND (user_list.status IS NULL OR u.status = user_list.status)
 	   AND (pattern IS NULL OR u.email ILIKE pattern
@@ -270,7 +279,11 @@ CREATE FUNCTION cpub_admin.user_get(user_id uuid)
 	RETURNS cpub_admin.user_info
 	LANGUAGE sql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, cpub, pg_temp
-	AS $$ SELECT cpub.user_info(cpub.require_known_user(user_id)) $$;
+	AS $$
+	SELECT i.*
+	  FROM cpub.require_known_user(user_get.user_id) u
+	 CROSS JOIN LATERAL cpub.user_info(u) i
+$$;
 GRANT EXECUTE ON FUNCTION cpub_admin.user_get(uuid) TO cpub_admin_viewer;
 
 -- cpub.user_set_status: the one place a user's status changes.  Checks the
@@ -306,7 +319,7 @@ BEGIN
 					   pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
 						   'email', u.email, 'reason', user_set_status.reason,
 						   'sessions_revoked', revoked)));
-	RETURN cpub.user_info(u);
+	RETURN (SELECT i FROM cpub.user_info(u) i);
 END
 $$;
 

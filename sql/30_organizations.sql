@@ -584,7 +584,10 @@ DECLARE
 BEGIN
 	RETURN QUERY
 	SELECT o.name, o.display_name, m.role,
-		   (cpub.effective_tier(organization_id => o.id)).name,
+		   -- cpub.effective_tier's rule, without a call per row.
+		   (SELECT t.name FROM cpub.tiers t
+			 WHERE t.id = o.tier_id OR (o.tier_id IS NULL AND t.is_default)
+			 LIMIT 1),
 		   (SELECT pg_catalog.count(*) FROM cpub.organization_members m2
 			 WHERE m2.organization_id = o.id),
 		   o.created_at

@@ -432,11 +432,13 @@ CREATE TYPE cpub_api.version_info AS (
 	build_finished_at timestamptz
 );
 
--- cpub.function_info(f): a function as developers see it.
+-- cpub.function_info(f): a function as developers see it, one row.  An
+-- inlinable row projection (docs/sql-conventions.md): call it in FROM, as
+-- CROSS JOIN LATERAL cpub.function_info(f) i, and the planner folds it into
+-- the calling query (joins instead of a call per row).
 CREATE FUNCTION cpub.function_info(f cpub.functions)
-	RETURNS cpub_api.function_info
-	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, cpub, pg_temp
+	RETURNS SETOF cpub_api.function_info
+	LANGUAGE sql STABLE ROWS 1
 	AS $$
 	SELECT function_info.f.id, function_info.f.name, o.name,
 		   function_info.f.owner_id, function_info.f.status,
@@ -444,28 +446,33 @@ CREATE FUNCTION cpub.function_info(f cpub.functions)
 		   function_info.f.timeout_seconds, function_info.f.max_concurrency,
 		   function_info.f.visibility, av.version, lv.version, lv.status,
 		   pg_catalog.format('/fn/%s/%s',
-							 coalesce(o.name, function_info.f.owner_user_id::text),
+							 coalesce(o.name,
+									  function_info.f.owner_user_id::pg_catalog.text),
 							 function_info.f.name),
 		   function_info.f.metadata, function_info.f.created_at,
 		   function_info.f.updated_at
 	  FROM (SELECT) AS one
-	  LEFT JOIN cpub.organizations o ON o.id = function_info.f.owner_organization_id
-	  LEFT JOIN cpub.function_versions av ON av.id = function_info.f.active_version_id
+	  LEFT JOIN cpub.organizations o
+		ON o.id OPERATOR(pg_catalog.=) function_info.f.owner_organization_id
+	  LEFT JOIN cpub.function_versions av
+		ON av.id OPERATOR(pg_catalog.=) function_info.f.active_version_id
 	  LEFT JOIN cpub.function_versions lv
-		ON lv.function_id = function_info.f.id
-	   AND lv.version = function_info.f.last_version
+		ON lv.function_id OPERATOR(pg_catalog.=) function_info.f.id
+	   AND lv.version OPERATOR(pg_catalog.=) function_info.f.last_version
 $$;
 
--- cpub.version_info(v, active_version_id): a version as developers see it.
+-- cpub.version_info(v, active_version_id): a version as developers see it,
+-- one row.  An inlinable row projection like cpub.function_info.
 CREATE FUNCTION cpub.version_info(v cpub.function_versions,
 								  active_version_id uuid)
-	RETURNS cpub_api.version_info
-	LANGUAGE sql IMMUTABLE
-	SET search_path = pg_catalog, cpub, pg_temp
+	RETURNS SETOF cpub_api.version_info
+	LANGUAGE sql IMMUTABLE ROWS 1
 	AS $$
 	SELECT version_info.v.function_id, version_info.v.id, version_info.v.version,
 		   version_info.v.status,
-		   version_info.v.id IS NOT DISTINCT FROM version_info.active_version_id,
+		   -- IS NOT DISTINCT FROM, with its operator pinned.
+		   coalesce(version_info.v.id OPERATOR(pg_catalog.=) version_info.active_version_id,
+					version_info.v.id IS NULL AND version_info.active_version_id IS NULL),
 		   version_info.v.activate, version_info.v.runtime,
 		   pg_catalog.encode(version_info.v.archive_sha256, 'hex'),
 		   version_info.v.archive_size, version_info.v.image, version_info.v.error,
@@ -558,7 +565,7 @@ BEGIN
 		pg_catalog.jsonb_build_object('runtime', f.runtime,
 			'memory_mb', f.memory_mb, 'timeout_seconds', f.timeout_seconds,
 			'max_concurrency', f.max_concurrency, 'visibility', f.visibility));
-	RETURN cpub.function_info(f);
+	RETURN (SELECT i FROM cpub.function_info(f) i);
 END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_api.function_create(text, text, text, integer,
@@ -566,12 +573,17 @@ GRANT EXECUTE ON FUNCTION cpub_api.function_create(text, text, text, integer,
 	TO cpub_developer;
 
 -- cpub_api.function_get(function): one function (id, NAME or ORG/NAME).
+-- PL/pgSQL, whose plan is kept for the session: a LANGUAGE sql body is
+-- planned again on every call.
 CREATE FUNCTION cpub_api.function_get(function text)
 	RETURNS cpub_api.function_info
-	LANGUAGE sql VOLATILE SECURITY DEFINER
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
-	SELECT cpub.function_info(cpub.function_ref(function_get.function))
+BEGIN
+	RETURN (SELECT i FROM cpub.function_ref(function_get.function) f
+			 CROSS JOIN LATERAL cpub.function_info(f) i);
+END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_api.function_get(text) TO cpub_developer;
 
@@ -600,8 +612,9 @@ BEGIN
 		END IF;
 	END IF;
 	RETURN QUERY
-		SELECT (cpub.function_info(f)).*
+		SELECT i.*
 		  FROM cpub.functions f
+		 CROSS JOIN LATERAL cpub.function_info(f) i
 		 WHERE f.owner_id = owner AND f.deleted_at IS NULL
 		   AND (function_list.after IS NULL OR f.name > function_list.after)
 		 ORDER BY f.name
@@ -656,7 +669,7 @@ BEGIN
 		PERFORM cpub.function_audit('function.update', f,
 			pg_catalog.jsonb_build_object('changes', changes));
 	END IF;
-	RETURN cpub.function_info(f);
+	RETURN (SELECT i FROM cpub.function_info(f) i);
 END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_api.function_update(text, text, integer, integer,
@@ -720,7 +733,7 @@ BEGIN
 		pg_catalog.jsonb_build_object('version', v.version,
 			'archive_sha256', pg_catalog.encode(v.archive_sha256, 'hex'),
 			'archive_size', v.archive_size, 'activate', v.activate));
-	RETURN cpub.version_info(v, f.active_version_id);
+	RETURN (SELECT i FROM cpub.version_info(v, f.active_version_id) i);
 END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_api.function_deploy(text, bytea, boolean)
@@ -757,8 +770,9 @@ DECLARE
 BEGIN
 	PERFORM cpub.check_page_limit(function_versions."limit");
 	RETURN QUERY
-		SELECT (cpub.version_info(v, f.active_version_id)).*
+		SELECT i.*
 		  FROM cpub.function_versions v
+		 CROSS JOIN LATERAL cpub.version_info(v, f.active_version_id) i
 		 WHERE v.function_id = f.id
 		   AND (function_versions.after IS NULL OR v.version < function_versions.after)
 		 ORDER BY v.version DESC
@@ -844,7 +858,7 @@ BEGIN
 		END IF;
 	END IF;
 	IF v.id = f.active_version_id THEN
-		RETURN cpub.version_info(v, f.active_version_id);
+		RETURN (SELECT i FROM cpub.version_info(v, f.active_version_id) i);
 	END IF;
 	UPDATE cpub.functions f2
 	   SET active_version_id = v.id, status = 'active', updated_at = pg_catalog.now()
@@ -854,7 +868,7 @@ BEGIN
 	PERFORM cpub.function_audit('function.rollback', f,
 		pg_catalog.jsonb_build_object('from_version', from_version,
 									  'to_version', v.version));
-	RETURN cpub.version_info(v, f.active_version_id);
+	RETURN (SELECT i FROM cpub.version_info(v, f.active_version_id) i);
 END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_api.function_rollback(text, integer)
@@ -971,8 +985,9 @@ CREATE FUNCTION cpub_admin.function_list(search text DEFAULT NULL,
 BEGIN
 	PERFORM cpub.check_page_limit(function_list."limit");
 	RETURN QUERY
-		SELECT (cpub.function_info(f)).*
+		SELECT i.*
 		  FROM cpub.functions f
+		 CROSS JOIN LATERAL cpub.function_info(f) i
 		 WHERE (function_list.search IS NULL
 				OR pg_catalog.strpos(f.name, pg_catalog.lower(function_list.search)) > 0)
 		   AND (function_list.owner_id IS NULL OR f.owner_id = function_list.owner_id)

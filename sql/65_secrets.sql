@@ -446,17 +446,19 @@ GRANT EXECUTE ON FUNCTION cpub_worker.function_env(uuid) TO cpub_worker;
 -- Invocation keys.
 --
 
--- cpub.function_key_info(k): a key as developers see it; its status is
--- revoked, expired or active, now.
+-- cpub.function_key_info(k): a key as developers see it, one row; its
+-- status is revoked, expired or active, now.  An inlinable row projection
+-- (docs/sql-conventions.md): call it in FROM, as
+-- CROSS JOIN LATERAL cpub.function_key_info(k) i.
 CREATE FUNCTION cpub.function_key_info(k cpub.function_keys)
-	RETURNS cpub_api.function_key_info
-	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, cpub, pg_temp
+	RETURNS SETOF cpub_api.function_key_info
+	LANGUAGE sql STABLE ROWS 1
 	AS $$
 	SELECT function_key_info.k.id, function_key_info.k.key_id,
 		   function_key_info.k.label,
 		   CASE WHEN function_key_info.k.revoked_at IS NOT NULL THEN 'revoked'
-				WHEN function_key_info.k.expires_at <= pg_catalog.now() THEN 'expired'
+				WHEN function_key_info.k.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()
+				THEN 'expired'
 				ELSE 'active' END,
 		   function_key_info.k.created_at, function_key_info.k.created_by,
 		   function_key_info.k.rolled_at, function_key_info.k.expires_at,
@@ -577,8 +579,9 @@ DECLARE
 BEGIN
 	PERFORM cpub.check_page_limit(function_key_list."limit");
 	RETURN QUERY
-		SELECT (cpub.function_key_info(k)).*
+		SELECT i.*
 		  FROM cpub.function_keys k
+		 CROSS JOIN LATERAL cpub.function_key_info(k) i
 		 WHERE k.function_id = f.id
 		   AND (function_key_list.after IS NULL
 				OR (k.created_at, k.id) > (SELECT a.created_at, a.id
@@ -613,7 +616,7 @@ BEGIN
 	RETURNING k2.* INTO k;
 	PERFORM cpub.function_audit('function.key_revoke', f,
 		pg_catalog.jsonb_build_object('key_id', k.key_id));
-	RETURN cpub.function_key_info(k);
+	RETURN (SELECT i FROM cpub.function_key_info(k) i);
 END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_api.function_key_revoke(text, text)
@@ -636,7 +639,7 @@ DECLARE
 BEGIN
 	IF k.revoked_at IS NOT NULL OR k.expires_at <= pg_catalog.now() THEN
 		RAISE EXCEPTION 'invocation key "%" is %', k.key_id,
-			(cpub.function_key_info(k)).status
+			(SELECT i.status FROM cpub.function_key_info(k) i)
 			USING ERRCODE = '23514',
 				  DETAIL = 'Only an active key can be rolled.',
 				  HINT = 'Create a new key with cpub_api.function_key_create.';

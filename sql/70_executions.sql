@@ -519,12 +519,16 @@ $$;
 -- after, limit): the one query behind the developer and admin execution
 -- lists: newest first, filtered by whatever is not NULL; after is the seq of
 -- the last row of the previous page.  22023 for a bad status or page size.
+-- Planned for the filters of each call (plan_cache_mode): a generic plan
+-- cannot tell which filters are NULL, so it picks one index for all of them
+-- (e.g. every tenant's executions by seq, filtered by owner).
 CREATE FUNCTION cpub.execution_rows(function_id uuid, owner_id uuid, status text,
 									error_kind text, since timestamptz,
 									after bigint, "limit" integer)
 	RETURNS SETOF cpub_api.execution_summary
 	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, cpub, pg_temp
+	SET plan_cache_mode = force_custom_plan
 	AS $$
 BEGIN
 	PERFORM cpub.check_page_limit(execution_rows."limit");
@@ -579,7 +583,11 @@ GRANT EXECUTE ON FUNCTION cpub_api.execution_list(text, text, text, timestamptz,
 -- executions' logs oldest first, for reading and following: after is the
 -- seq of the last row seen.  An execution still running is not returned
 -- and nothing after it either, so a follower that asks again with the last
--- seq it saw misses nothing.
+-- seq it saw misses nothing.  The seq bounds are written as ranges (seq is
+-- an identity from 1: 0 and the largest bigint bound nothing), which a
+-- generic plan can use as index conditions on executions_function: such a
+-- plan is good for every call, so PL/pgSQL keeps it instead of planning
+-- each call again.
 CREATE FUNCTION cpub_api.function_logs(function text,
 									   since timestamptz DEFAULT NULL,
 									   after bigint DEFAULT NULL,
@@ -598,15 +606,15 @@ BEGIN
 	PERFORM cpub.check_page_limit(function_logs."limit");
 	SELECT min(e.seq) INTO first_unfinished FROM cpub.executions e
 	 WHERE e.function_id = f.id AND e.status IN ('queued', 'running')
-	   AND (function_logs.after IS NULL OR e.seq > function_logs.after);
+	   AND e.seq > coalesce(function_logs.after, 0);
 	RETURN QUERY
 		SELECT e.seq, e.id, e.version, e.status, e.error_kind, e.response_status,
 			   e.duration_ms, e.created_at, e.completed_at, e.logs
 		  FROM cpub.executions e
 		 WHERE e.function_id = f.id
-		   AND (function_logs.after IS NULL OR e.seq > function_logs.after)
+		   AND e.seq > coalesce(function_logs.after, 0)
 		   AND (function_logs.since IS NULL OR e.created_at >= function_logs.since)
-		   AND (first_unfinished IS NULL OR e.seq < first_unfinished)
+		   AND e.seq < coalesce(first_unfinished, 9223372036854775807)
 		 ORDER BY e.seq
 		 LIMIT function_logs."limit";
 END

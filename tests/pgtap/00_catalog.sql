@@ -1,11 +1,12 @@
 -- tests/pgtap/00_catalog.sql: structural rules of the extension, checked on
 -- the catalog so that a new function or table cannot break them unnoticed.
 BEGIN;
-SELECT plan(10);
+SELECT plan(13);
 
 CREATE TEMP VIEW our_routines AS
 SELECT p.oid, p.oid::regprocedure::text AS name, n.nspname AS schema,
-	   p.prosecdef, p.proconfig, p.proacl, p.provolatile, p.prokind
+	   p.prosecdef, p.proconfig, p.proacl, p.provolatile, p.prokind,
+	   p.prolang, p.proowner
   FROM pg_proc p
   JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname IN ('cpub', 'cpub_api', 'cpub_admin', 'cpub_worker');
@@ -15,6 +16,56 @@ SELECT is_empty($$
 	 WHERE prosecdef
 	   AND NOT coalesce(proconfig @> ARRAY['search_path=pg_catalog, cpub, pg_temp'], false)
 $$, 'every SECURITY DEFINER function pins search_path = pg_catalog, cpub, pg_temp');
+
+-- The inlinable row projections: the only functions without a SET clause
+-- (which would stop the planner from inlining them; docs/sql-conventions.md
+-- says why they are safe without), each with a query that must inline it.
+CREATE TEMP TABLE inlinable (name text PRIMARY KEY, probe text NOT NULL);
+INSERT INTO inlinable VALUES
+	('cpub.user_info(cpub.users)',
+	 'SELECT i.* FROM cpub.users u CROSS JOIN LATERAL cpub.user_info(u) i'),
+	('cpub.function_info(cpub.functions)',
+	 'SELECT i.* FROM cpub.functions f CROSS JOIN LATERAL cpub.function_info(f) i'),
+	('cpub.version_info(cpub.function_versions,uuid)',
+	 'SELECT i.* FROM cpub.function_versions v CROSS JOIN LATERAL cpub.version_info(v, v.id) i'),
+	('cpub.function_key_info(cpub.function_keys)',
+	 'SELECT i.* FROM cpub.function_keys k CROSS JOIN LATERAL cpub.function_key_info(k) i');
+
+SELECT is_empty($$
+	SELECT r.name FROM our_routines r
+	  JOIN pg_language l ON l.oid = r.prolang
+	 WHERE l.lanname IN ('sql', 'plpgsql')
+	   AND NOT coalesce(r.proconfig @> ARRAY['search_path=pg_catalog, cpub, pg_temp'], false)
+	   AND r.name NOT IN (SELECT i.name FROM inlinable i)
+	   AND r.name <> 'cpub_api.refresh(text,text,timestamp with time zone,timestamp with time zone,uuid,uuid,boolean)'
+$$, 'every SQL and PL/pgSQL function pins search_path (but the inlinable row projections, and the refresh procedure, which must COMMIT)');
+
+SELECT is_empty($$
+	SELECT i.name FROM inlinable i
+	  LEFT JOIN our_routines r ON r.name = i.name
+	  LEFT JOIN pg_language l ON l.oid = r.prolang
+	 WHERE r.oid IS NULL OR r.schema <> 'cpub' OR r.prosecdef
+	    OR l.lanname <> 'sql' OR r.provolatile = 'v' OR r.proacl IS NULL
+	    OR EXISTS (SELECT FROM aclexplode(r.proacl) a WHERE a.grantee <> r.proowner)
+$$, 'each function exempted from pinning search_path is a LANGUAGE sql helper in schema cpub, not SECURITY DEFINER, not VOLATILE, executable by its owner only');
+
+-- The text of the plan of a query.
+CREATE FUNCTION pg_temp.plan_of(query text) RETURNS text
+	LANGUAGE plpgsql AS $$
+DECLARE
+	line text;
+	result text := '';
+BEGIN
+	FOR line IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || query LOOP
+		result := result || line || E'\n';
+	END LOOP;
+	RETURN result;
+END
+$$;
+SELECT is_empty($$
+	SELECT i.name FROM inlinable i
+	 WHERE pg_temp.plan_of(i.probe) LIKE '%Function Scan%'
+$$, 'each exempted function is inlined into its caller''s plan (no Function Scan)');
 
 SELECT is_empty($$
 	SELECT name FROM our_routines

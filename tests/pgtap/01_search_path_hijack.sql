@@ -2,9 +2,12 @@
 -- not run inside our SECURITY DEFINER functions.  Without pg_temp listed
 -- last in their search_path, PostgreSQL looks in pg_temp first for types, so
 -- a pg_temp.text or pg_temp.uuid domain whose CHECK calls the caller's code
--- ran that code as the function's owner (a superuser).
+-- ran that code as the function's owner (a superuser).  The inlinable row
+-- projections (cpub.function_info and the like) set no search_path of their
+-- own: they run inside our functions, under theirs, and nobody else may call
+-- them.
 BEGIN;
-SELECT plan(3);
+SELECT plan(6);
 
 -- The spy records the search_path it ran under: inside our functions it is
 -- theirs (pgTAP's own functions, which pin none, trip it too).
@@ -29,6 +32,24 @@ RESET ROLE;
 SET LOCAL ROLE cpub_anon;
 SELECT throws_ok($$SELECT cpub_api.login('mallory@example.com', 'wrong password')$$, '28P01', NULL,
 				 'login too');
+RESET ROLE;
+SELECT cpub.set_user_identity(u.uuid, gen_random_uuid(), false)
+  FROM cpub.users u WHERE u.email = 'mallory@example.com';
+SET LOCAL ROLE cpub_developer;
+SELECT lives_ok($$
+	SELECT cpub_api.function_create('spy', 'python');
+	SELECT count(*) FROM cpub_api.function_list();
+	SELECT cpub_api.function_get('spy');
+	SELECT count(*) FROM cpub_api.function_versions('spy');
+$$, 'so do developer functions that use the inlined row projections');
+-- (Projections that read no table, so that only the privilege to call them
+-- is tested.)
+SELECT throws_ok('SELECT * FROM cpub.version_info(NULL::cpub.function_versions, NULL)',
+				 '42501', NULL, 'a developer cannot call a row projection itself');
+RESET ROLE;
+SET LOCAL ROLE cpub_admin_viewer;
+SELECT throws_ok('SELECT * FROM cpub.function_key_info(NULL::cpub.function_keys)',
+				 '42501', NULL, 'nor can an admin');
 RESET ROLE;
 SELECT is((SELECT count(*)::int FROM pg_temp.hijacked WHERE path LIKE '%cpub%'), 0,
 		  'no temporary domain of the caller ran inside them');
