@@ -9,8 +9,8 @@
 #     p99.  The developer is made through the server's own API (register,
 #     login, 10 times POST /api/functions) on a tier allowing that many
 #     functions (the default tier allows 5).  Goal: >= 5,000 req/s, p99 <=
-#     10 ms.  The server runs with threads = BENCH_HTTP_SERVER_THREADS (16,
-#     its default: its threads wait on the database)
+#     10 ms.  The server runs with its default threads and pool_size (two
+#     per CPU) unless BENCH_HTTP_SERVER_THREADS / BENCH_HTTP_POOL_SIZE say
 #     and access_log = BENCH_HTTP_ACCESS_LOG (off), and, when set,
 #     pool_size = BENCH_HTTP_POOL_SIZE; its other settings are its defaults
 #     or come from CPUB_HTTPD_* in the environment.  Memory: VmRSS of the
@@ -52,7 +52,7 @@ DURATION=${BENCH_SECONDS:-10}
 WARMUP=2
 THREADS=${BENCH_HTTP_THREADS:-2}
 CONNECTIONS=${BENCH_HTTP_CONNECTIONS:-32}
-SERVER_THREADS=${BENCH_HTTP_SERVER_THREADS:-16}
+SERVER_THREADS=${BENCH_HTTP_SERVER_THREADS:-}
 FLOOR_THREADS=${BENCH_HTTP_FLOOR_THREADS:-2}
 ACCESS_LOG=${BENCH_HTTP_ACCESS_LOG:-off}
 HTTP_PORT=${CPUB_BENCH_HTTP_PORT:-15580}
@@ -254,10 +254,12 @@ else
 listen_address = 127.0.0.1
 port = $HTTP_PORT
 database = host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=cpub_httpd
-threads = $SERVER_THREADS
 access_log = $ACCESS_LOG
 log_format = text
 EOF
+	if [ -n "$SERVER_THREADS" ]; then
+		echo "threads = $SERVER_THREADS" >>"$work/httpd.conf"
+	fi
 	if [ -n "${BENCH_HTTP_POOL_SIZE:-}" ]; then
 		echo "pool_size = $BENCH_HTTP_POOL_SIZE" >>"$work/httpd.conf"
 	fi
@@ -380,7 +382,7 @@ figure()
 
 echo "(f) HTTP front: GET /api/functions (a developer with $FUNCTIONS functions, bearer token)," \
 	"wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency after a ${WARMUP} s warm-up;" \
-	"cpub-httpd with $SERVER_THREADS threads, the floor with $FLOOR_THREADS (epoll, thread pool)"
+	"cpub-httpd with ${SERVER_THREADS:-its default (two per CPU)} threads, the floor with $FLOOR_THREADS (epoll, thread pool)"
 row "figure" "ours" "anchor / goal"
 if [ -z "$server_note" ]; then
 	row "http GET /api/functions" "$(figure "$h_rps" "$h_p99")" \

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -51,8 +52,10 @@ static const struct setting SETTINGS[] = {
 	S(port, SETTING_INT, "8080", 1, 65535, "TCP port"),
 	S(database, SETTING_STRING, "dbname=containerpub user=cpub_httpd", 0, 0,
 	  "libpq connection string; the role must be cpub_httpd"),
-	S(pool_size, SETTING_INT, "16", 1, 1000, "database connections"),
-	S(threads, SETTING_INT, "16", 1, 1024, "HTTP worker threads"),
+	S(pool_size, SETTING_INT, "0", 0, 1000,
+	  "database connections; 0: two per CPU"),
+	S(threads, SETTING_INT, "0", 0, 1024,
+	  "HTTP worker threads; 0: two per CPU"),
 	S(tls_cert, SETTING_STRING, NULL, 0, 0,
 	  "PEM certificate (chain); serves HTTPS when set"),
 	S(tls_key, SETTING_STRING, NULL, 0, 0, "PEM private key of tls_cert"),
@@ -398,6 +401,19 @@ config_load(struct config *cfg, int argc, char **argv)
 		}
 		if (setting_apply(cfg, s, value, "command line") != 0)
 			return -1;
+	}
+	if (cfg->pool_size == 0 || cfg->threads == 0)
+	{
+		/* Two per CPU: a thread waits on the database about as long as
+		 * it works, and more backends than that only queue on the CPUs
+		 * (bench/README.md). */
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		int	 twice = ncpu > 0 && ncpu < 256 ? (int) ncpu * 2 : 4;
+
+		if (cfg->pool_size == 0)
+			cfg->pool_size = twice;
+		if (cfg->threads == 0)
+			cfg->threads = twice;
 	}
 	return config_check(cfg);
 }

@@ -49,14 +49,16 @@ main(void)
 	struct config cfg;
 	int			  fd = mkstemp(conf_path);
 
-	plan(16);
+	plan(17);
 	close(fd);
 	unsetenv("CPUB_HTTPD_CONFIG");
 	unsetenv("CPUB_HTTPD_PORT");
 
 	ok(load(&cfg, (const char *[]){NULL}) == 0, "defaults load");
-	ok(cfg.port == 8080 && cfg.pool_size == 16 && cfg.tls_cert == NULL,
-	   "default port, pool and no TLS");
+	ok(cfg.port == 8080 && cfg.tls_cert == NULL, "default port and no TLS");
+	ok(cfg.pool_size == 2 * sysconf(_SC_NPROCESSORS_ONLN) &&
+		   cfg.threads == cfg.pool_size,
+	   "pool and threads default to two per CPU");
 	is_str(cfg.listen_address, "127.0.0.1", "default address");
 	config_free(&cfg);
 
