@@ -128,11 +128,16 @@ struct params
 	char *text[SQLFUNC_MAX_ARGS]; /* malloc'd, NULL = SQL NULL */
 };
 
+/* params_free: frees the texts; p may be freed again (bind_args frees it
+ * on failure, and its caller's cleanup frees it once more). */
 static void
 params_free(struct params *p)
 {
 	for (int i = 0; i < SQLFUNC_MAX_ARGS; i++)
+	{
 		free(p->text[i]);
+		p->text[i] = NULL;
+	}
 }
 
 static bool
