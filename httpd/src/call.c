@@ -420,6 +420,7 @@ handle_sql(struct request *req)
 	int					  nsteps = 1;
 	int					  np = 0;
 	bool				  follow;
+	const char			 *fn = NULL;
 	int					  rc = MHD_YES;
 
 	memset(&p, 0, sizeof(p));
@@ -469,8 +470,8 @@ handle_sql(struct request *req)
 	steps[0].values = values;
 	if (follow)
 	{
-		const char *fn = route_param(&req->match, "function");
-
+		/* fn outlives this block: call_run reads it below */
+		fn = route_param(&req->match, "function");
 		steps[1].sql = SQL_FUNCTION_ID;
 		steps[1].nparams = 1;
 		steps[1].values = &fn;
