@@ -338,10 +338,18 @@ error_from_result(struct db_error *err, const PGresult *res, PGconn *conn)
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg =
 		res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *severity =
+		res ? PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED) : NULL;
+	bool fatal = severity != NULL && (strcmp(severity, "FATAL") == 0 ||
+									  strcmp(severity, "PANIC") == 0);
 
-	if (state == NULL || PQstatus(conn) != CONNECTION_OK)
+	if (state == NULL || fatal || PQstatus(conn) != CONNECTION_OK)
 	{
-		/* No SQLSTATE: the connection broke under us. */
+		/*
+		 * No SQLSTATE: the connection broke under us.  A FATAL error
+		 * (57P01 when PostgreSQL shuts down) ends the session too, though
+		 * libpq may not have seen the socket close yet.
+		 */
 		db_error_set(err, "08006", "the database is unavailable",
 					 "The connection to PostgreSQL was lost.",
 					 "Retry in a moment.");
