@@ -12,6 +12,7 @@
  *	  request that uses it sends Parse in the same pipeline.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -169,6 +170,22 @@ fail:
 	return -1;
 }
 
+/*
+ * dbconn_idle_ok: whether an idle connection is still usable.  An idle
+ * session is sent nothing unless it is ending (FATAL 57P01 and end of file
+ * when PostgreSQL shuts down), so anything to read means it is gone: one
+ * poll(2) that does not wait.
+ */
+static bool
+dbconn_idle_ok(struct dbconn *c)
+{
+	struct pollfd pfd = {.fd = PQsocket(c->conn), .events = POLLIN};
+
+	if (PQstatus(c->conn) != CONNECTION_OK || pfd.fd < 0)
+		return false;
+	return poll(&pfd, 1, 0) == 0;
+}
+
 struct dbconn *
 pool_acquire(struct db_error *err)
 {
@@ -224,7 +241,7 @@ pool_acquire(struct db_error *err)
 	pool.acquired++;
 	pthread_mutex_unlock(&pool.lock);
 
-	if (c->conn != NULL && PQstatus(c->conn) != CONNECTION_OK)
+	if (c->conn != NULL && !dbconn_idle_ok(c))
 		dbconn_close(c);
 	if (c->conn == NULL)
 	{
