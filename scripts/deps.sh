@@ -16,6 +16,7 @@ PACKAGES=(
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	libpq-dev libsodium-dev libmicrohttpd-dev libjansson-dev
 	libcurl4-openssl-dev libarchive-dev
+	curl jq openssl
 )
 BENCH_PACKAGES=(wrk curl)
 

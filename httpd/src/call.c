@@ -128,11 +128,16 @@ struct params
 	char *text[SQLFUNC_MAX_ARGS]; /* malloc'd, NULL = SQL NULL */
 };
 
+/* params_free: frees the texts; p may be freed again (bind_args frees it
+ * on failure, and its caller's cleanup frees it once more). */
 static void
 params_free(struct params *p)
 {
 	for (int i = 0; i < SQLFUNC_MAX_ARGS; i++)
+	{
 		free(p->text[i]);
+		p->text[i] = NULL;
+	}
 }
 
 static bool
@@ -415,6 +420,7 @@ handle_sql(struct request *req)
 	int					  nsteps = 1;
 	int					  np = 0;
 	bool				  follow;
+	const char			 *fn = NULL;
 	int					  rc = MHD_YES;
 
 	memset(&p, 0, sizeof(p));
@@ -458,8 +464,8 @@ handle_sql(struct request *req)
 	steps[0].values = values;
 	if (follow)
 	{
-		const char *fn = route_param(&req->match, "function");
-
+		/* fn outlives this block: call_run reads it below */
+		fn = route_param(&req->match, "function");
 		steps[1].sql = SQL_FUNCTION_ID;
 		steps[1].nparams = 1;
 		steps[1].values = &fn;

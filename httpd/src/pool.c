@@ -171,24 +171,19 @@ fail:
 }
 
 /*
- * dbconn_idle_ok: whether an idle connection still looks usable.  Nothing
- * is ever sent to an idle pooled connection, so anything readable on its
- * socket is the server saying goodbye (a restart or a terminated backend):
- * better to reconnect now than to fail the request that would use it.
+ * dbconn_idle_ok: whether an idle connection is still usable.  An idle
+ * session is sent nothing unless it is ending (FATAL 57P01 and end of file
+ * when PostgreSQL shuts down), so anything to read means it is gone: one
+ * poll(2) that does not wait.
  */
 static bool
 dbconn_idle_ok(struct dbconn *c)
 {
-	struct pollfd pfd;
+	struct pollfd pfd = {.fd = PQsocket(c->conn), .events = POLLIN};
 
-	if (PQstatus(c->conn) != CONNECTION_OK)
+	if (PQstatus(c->conn) != CONNECTION_OK || pfd.fd < 0)
 		return false;
-	pfd.fd = PQsocket(c->conn);
-	pfd.events = POLLIN;
-	pfd.revents = 0;
-	if (pfd.fd < 0 || poll(&pfd, 1, 0) < 0)
-		return false;
-	return pfd.revents == 0;
+	return poll(&pfd, 1, 0) == 0;
 }
 
 struct dbconn *
@@ -360,10 +355,18 @@ error_from_result(struct db_error *err, const PGresult *res, PGconn *conn)
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg =
 		res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *severity =
+		res ? PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED) : NULL;
+	bool fatal = severity != NULL && (strcmp(severity, "FATAL") == 0 ||
+									  strcmp(severity, "PANIC") == 0);
 
-	if (state == NULL || PQstatus(conn) != CONNECTION_OK)
+	if (state == NULL || fatal || PQstatus(conn) != CONNECTION_OK)
 	{
-		/* No SQLSTATE: the connection broke under us. */
+		/*
+		 * No SQLSTATE: the connection broke under us.  A FATAL error
+		 * (57P01 when PostgreSQL shuts down) ends the session too, though
+		 * libpq may not have seen the socket close yet.
+		 */
 		db_error_set(err, "08006", "the database is unavailable",
 					 "The connection to PostgreSQL was lost.",
 					 "Retry in a moment.");
