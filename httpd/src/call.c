@@ -51,6 +51,17 @@ call_wants_developer(struct request *req)
 	}
 }
 
+/* reply_no_token: 401 for a developer route called without a token. */
+static int
+reply_no_token(struct request *req)
+{
+	reply_simple_error(req, "28000", "authentication required",
+					   "This route needs a developer's access token.",
+					   "Log in and send \"Authorization: Bearer <access "
+					   "token>\".");
+	return -1;
+}
+
 int
 call_run(struct request *req, const struct db_step *steps, int n,
 		 PGresult **results)
@@ -68,14 +79,7 @@ call_run(struct request *req, const struct db_step *steps, int n,
 	{
 		token = request_bearer(req);
 		if (token == NULL)
-		{
-			reply_simple_error(
-				req, "28000", "authentication required",
-				"This route needs a developer's access token.",
-				"Log in and send \"Authorization: Bearer <access "
-				"token>\".");
-			return -1;
-		}
+			return reply_no_token(req);
 	}
 	memset(all, 0, sizeof(all));
 	all[k++].sql = SQL_AS_ANON;
@@ -434,6 +438,12 @@ handle_sql(struct request *req)
 	if (f == NULL)
 		return reply_simple_error(req, "XX000",
 								  "the SQL API could not be read", NULL, NULL);
+	/* Who may call comes before what was asked. */
+	if (call_wants_developer(req) && request_bearer(req) == NULL)
+	{
+		reply_no_token(req);
+		return MHD_YES;
+	}
 	follow = (req->route->flags & ROUTE_FOLLOW) &&
 			 request_query_arg(req, "follow") != NULL &&
 			 strcmp(request_query_arg(req, "follow"), "0") != 0;
@@ -549,7 +559,15 @@ handle_refresh(struct request *req)
 	int				  rc = MHD_YES;
 
 	if (req->body_len > 0)
+	{
 		body = json_loadb(req->body, req->body_len, 0, NULL);
+		if (body == NULL)
+			return reply_simple_error(req, "22032",
+									  "invalid JSON in the request body",
+									  "The body is {\"refresh_token\": "
+									  "\"cpr_...\"}.",
+									  NULL);
+	}
 	tok = json_object_get(body, "refresh_token");
 	if (!json_is_string(tok))
 	{

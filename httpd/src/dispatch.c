@@ -29,6 +29,7 @@
 
 #include "dispatch.h"
 #include "log.h"
+#include "pool.h"
 #include "server.h"
 
 #define RECENT 4096
@@ -227,6 +228,8 @@ listen_connect(void)
 	PGconn	   *conn = PQconnectdbParams(keys, vals, 1);
 	PGresult   *res;
 
+	if (conn != NULL)
+		PQsetNoticeProcessor(conn, db_notice, NULL);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
 		PQfinish(conn);

@@ -71,6 +71,13 @@ db_error_set(struct db_error *err, const char *sqlstate, const char *message,
 	snprintf(err->hint, sizeof(err->hint), "%s", hint ? hint : "");
 }
 
+void
+db_notice(void *arg, const char *message)
+{
+	(void) arg;
+	log_info("database: %s", message);
+}
+
 static long
 ms_since(const struct timespec *t)
 {
@@ -142,6 +149,8 @@ dbconn_open(struct dbconn *c, struct db_error *err)
 
 	dbconn_close(c);
 	c->conn = PQconnectdbParams(keys, vals, 1);
+	if (c->conn != NULL)
+		PQsetNoticeProcessor(c->conn, db_notice, NULL);
 	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
 	{
 		log_error("could not connect to the database: %s",

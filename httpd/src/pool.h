@@ -73,6 +73,13 @@ extern PGconn		 *dbconn_pg(struct dbconn *c);
 extern int db_run(struct dbconn *c, const struct db_step *steps, int n,
 				  PGresult **results, struct db_error *err, int *failed_step);
 
+/*
+ * db_notice: libpq's notice processor for our connections: PostgreSQL's
+ * notices and warnings (and the FATAL of a terminated session) go to the
+ * error log as one line, not bare to standard error.
+ */
+extern void db_notice(void *arg, const char *message);
+
 /* db_error_set: fills err with one of our own errors. */
 extern void db_error_set(struct db_error *err, const char *sqlstate,
 						 const char *message, const char *detail,

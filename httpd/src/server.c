@@ -241,7 +241,9 @@ reply_error_full(struct request *req, int status, const struct db_error *err,
 							"application/json");
 	if (status == 401)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-								"Bearer");
+								request_bearer(req) != NULL
+									? "Bearer error=\"invalid_token\""
+									: "Bearer");
 	if (allow != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	if (status == 503 ||

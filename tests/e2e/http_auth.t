@@ -61,8 +61,11 @@ tap_ok $? "and a WWW-Authenticate: Bearer header (got: $(header WWW-Authenticate
 
 TOKEN=cpa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA req GET /api/auth/me
 expect_error 401 28000 "me with an unknown token: 401 28000"
-[ "$(header WWW-Authenticate)" = Bearer ]
-tap_ok $? "and a WWW-Authenticate header"
+[ "$(header WWW-Authenticate)" = 'Bearer error="invalid_token"' ]
+tap_ok $? "and WWW-Authenticate: Bearer error=\"invalid_token\" (got: $(header WWW-Authenticate))"
+
+TOKEN='' req GET '/api/functions?bogus=1'
+expect_error 401 28000 "no token and a bad parameter: 401 first, not 400"
 
 TOKEN='' req GET /api/auth/me -H "Authorization: Basic $(printf 'ada:x' | base64)"
 expect_error 401 28000 "me with Basic credentials instead of a bearer token: 401 28000"
@@ -116,6 +119,9 @@ expect_error 401 28Q04 "so is the new refresh token: 401 28Q04"
 
 TOKEN='' req POST /api/auth/refresh -d '{}'
 expect_error 400 22004 "refresh without a refresh token: 400 22004"
+
+TOKEN='' req POST /api/auth/refresh -d '{"refresh_token":'
+expect_error 400 22032 "refresh with a body that is not JSON: 400 22032"
 
 # --- password and logout ------------------------------------------------------------------------
 
