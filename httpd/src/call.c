@@ -481,6 +481,8 @@ handle_sql(struct request *req)
 		steps[1].values = &fn;
 		nsteps = 2;
 	}
+	if (follow)
+		req->wait_seq = dispatch_seq();
 	if (call_run(req, steps, nsteps, res) != 0)
 		goto done;
 
@@ -495,7 +497,7 @@ handle_sql(struct request *req)
 		goto done;
 	}
 	if (follow && strcmp(PQgetvalue(res[0], 0, 0), "[]") == 0 &&
-		req->wake != WAKE_TIMEOUT)
+		req->wake != WAKE_TIMEOUT && req->wake != WAKE_SHUTDOWN)
 	{
 		/* Nothing new yet: wait for the function's next execution. */
 		const char *w = request_query_arg(req, "wait");

@@ -7,6 +7,7 @@
  *	  OpenAPI document lists them from here.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@
 static pthread_mutex_t catalog_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sqlfunc  funcs[MAX_FUNCS];
 static int			   nfuncs;
-static volatile bool   loaded;
+static atomic_bool	   loaded; /* release after funcs are written */
 
 /* One row per input argument (or one row with a NULL position for a
  * function without arguments). */
@@ -54,13 +55,13 @@ static const char CATALOG_SQL[] =
 bool
 catalog_loaded(void)
 {
-	return loaded;
+	return atomic_load_explicit(&loaded, memory_order_acquire);
 }
 
 const struct sqlfunc *
 catalog_get(const char *name)
 {
-	if (!loaded)
+	if (!catalog_loaded())
 		return NULL;
 	for (int i = 0; i < nfuncs; i++)
 		if (strcmp(funcs[i].name, name) == 0)
@@ -189,7 +190,7 @@ catalog_load(PGconn *conn)
 			goto done;
 		}
 	}
-	loaded = true;
+	atomic_store_explicit(&loaded, true, memory_order_release);
 	rc = 0;
 
 done:
@@ -204,7 +205,7 @@ catalog_ensure(struct db_error *err)
 {
 	struct dbconn *c;
 
-	if (loaded)
+	if (catalog_loaded())
 		return 0;
 	c = pool_acquire(err);
 	if (c == NULL)

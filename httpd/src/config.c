@@ -61,7 +61,7 @@ static const struct setting SETTINGS[] = {
 	S(tls_key, SETTING_STRING, NULL, 0, 0, "PEM private key of tls_cert"),
 	S(max_body_kb, SETTING_LONG, "1024", 1, 1048576,
 	  "largest JSON request body, KiB"),
-	S(max_upload_mb, SETTING_LONG, "100", 1, 4096,
+	S(max_upload_mb, SETTING_LONG, "100", 1, 1023,
 	  "largest deploy archive, MiB (the owner's tier caps lower)"),
 	S(max_invoke_kb, SETTING_LONG, "6144", 1, 1048576,
 	  "largest invocation request body, KiB"),

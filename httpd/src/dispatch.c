@@ -36,17 +36,20 @@
 
 static struct
 {
-	pthread_mutex_t lock;
-	pthread_t		thread;
-	bool			running;
-	bool			stopping;
-	bool			listening;
-	int				wake_pipe[2];
-	char		   *conninfo;
-	struct request *waiters; /* linked by wait_next */
-	int				nwaiting;
-	char			recent[RECENT][37]; /* execution ids that finished */
-	unsigned		recent_next;
+	pthread_mutex_t	   lock;
+	pthread_t		   thread;
+	bool			   running;
+	bool			   stopping;
+	bool			   listening;
+	int				   wake_pipe[2];
+	char			  *conninfo;
+	struct request	  *waiters; /* linked by wait_next */
+	int				   nwaiting;
+	char			   recent[RECENT][37]; /* execution ids that finished */
+	char			   recent_fid[RECENT][37]; /* ... and their functions */
+	unsigned long long recent_seq[RECENT];	   /* ... and their d.seq */
+	unsigned long long seq;					   /* notifications heard */
+	unsigned		   recent_next;
 } d = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_pipe = {-1, -1}};
 
 static void
@@ -79,6 +82,27 @@ recent_has(const char *id)
 	return false;
 }
 
+/* recent_fid_since: whether fid finished after notification seq. */
+static bool
+recent_fid_since(const char *fid, unsigned long long seq)
+{
+	for (unsigned i = 0; i < RECENT; i++)
+		if (d.recent_seq[i] > seq && strcmp(d.recent_fid[i], fid) == 0)
+			return true;
+	return false;
+}
+
+unsigned long long
+dispatch_seq(void)
+{
+	unsigned long long s;
+
+	pthread_mutex_lock(&d.lock);
+	s = d.seq;
+	pthread_mutex_unlock(&d.lock);
+	return s;
+}
+
 void
 dispatch_wait(struct request *req)
 {
@@ -94,7 +118,8 @@ dispatch_wait(struct request *req)
 		request_resume(req);
 		return;
 	}
-	if (!req->is_follow && recent_has(req->execution_id))
+	if (req->is_follow ? recent_fid_since(req->function_id, req->wait_seq)
+					   : recent_has(req->execution_id))
 	{
 		pthread_mutex_unlock(&d.lock);
 		req->wake = WAKE_DONE;
@@ -163,6 +188,8 @@ on_finished(const char *payload)
 		return;
 	pthread_mutex_lock(&d.lock);
 	snprintf(d.recent[d.recent_next], sizeof(d.recent[0]), "%s", id);
+	snprintf(d.recent_fid[d.recent_next], sizeof(d.recent_fid[0]), "%s", fid);
+	d.recent_seq[d.recent_next] = ++d.seq;
 	d.recent_next = (d.recent_next + 1) % RECENT;
 	for (struct request **link = &d.waiters; *link;)
 	{

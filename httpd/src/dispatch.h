@@ -28,6 +28,10 @@ extern void dispatch_shutdown(void);
  */
 extern void dispatch_wait(struct request *req);
 
+/* dispatch_seq: the count of notifications heard; a follower takes it
+ * before its query (req->wait_seq) so dispatch_wait sees what it missed. */
+extern unsigned long long dispatch_seq(void);
+
 /* dispatch_forget: drops req from the waiters (its connection ended). */
 extern void dispatch_forget(struct request *req);
 

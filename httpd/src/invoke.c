@@ -57,6 +57,20 @@ hop_by_hop(const char *name)
 	return false;
 }
 
+/* A response header the function may set: an RFC 9110 token, and none of
+ * the names this server sets itself. */
+static bool
+header_name_ok(const char *name)
+{
+	if (name[0] == '\0' ||
+		strspn(name, "!#$%&'*+-.^_`|~0123456789"
+					 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") !=
+			strlen(name))
+		return false;
+	return strcasecmp(name, "x-request-id") != 0 &&
+		   strncasecmp(name, "x-cpub-", 7) != 0;
+}
+
 struct header_walk
 {
 	json_t *obj;
@@ -96,8 +110,9 @@ collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
 		}
 		return MHD_YES;
 	}
-	if (value != NULL && json_string(value) != NULL)
-		json_object_set_new(w->obj, name, json_string(value));
+	if (value != NULL)
+		json_object_set_new(w->obj, name,
+							json_string(value)); /* NULL: not UTF-8, skipped */
 	return MHD_YES;
 }
 
@@ -323,11 +338,17 @@ finish_fn(struct request *req)
 
 	if (!outcome_when_finished(req, &o, &rc))
 		return rc;
-	if (strcmp(o.status, "failed") == 0)
+	if (strcmp(o.status, "failed") == 0 ||
+		(o.response_status > 0 && o.response_status < 200))
 	{
 		struct db_error err;
 
-		outcome_error(&o, &err, req->execution_id);
+		if (strcmp(o.status, "failed") == 0)
+			outcome_error(&o, &err, req->execution_id);
+		else
+			db_error_set(
+				&err, "58Q03", "the function gave an invalid response",
+				"An interim (1xx) status cannot end a response.", NULL);
 		outcome_free(&o);
 		return reply_error(req, &err);
 	}
@@ -340,7 +361,7 @@ finish_fn(struct request *req)
 	}
 	json_object_foreach(o.headers, name, value)
 	{
-		if (hop_by_hop(name))
+		if (hop_by_hop(name) || !header_name_ok(name))
 			continue;
 		if (json_is_string(value))
 			MHD_add_response_header(resp, name, json_string_value(value));
@@ -469,8 +490,9 @@ envelope(const char *execution_id, const struct outcome *o)
 						   : json_string("");
 
 		json_object_set_new(resp, "status", json_integer(o->response_status));
-		json_object_set(resp, "headers",
-						o->headers ? o->headers : json_object());
+		json_object_set_new(resp, "headers",
+							o->headers ? json_incref(o->headers)
+									   : json_object());
 		if (body != NULL)
 			json_object_set_new(resp, "body", body);
 		else
@@ -602,7 +624,7 @@ handle_invoke_api(struct request *req)
 								  "headers must be a JSON object of strings",
 								  NULL, NULL);
 	}
-	headers = json_dumps(v ? v : json_object(), JSON_COMPACT);
+	headers = v ? json_dumps(v, JSON_COMPACT) : strdup("{}");
 	if ((v = json_object_get(env, "body_base64")) != NULL)
 	{
 		const char *b64 = json_string_value(v);

@@ -396,6 +396,7 @@ db_run(struct dbconn *c, const struct db_step *steps, int n,
 	PGconn		*conn = c->conn;
 	struct stmt *pending[MAX_PIPELINE]; /* prepared in this pipeline */
 	bool		 prepared_here[MAX_PIPELINE];
+	char		 names[MAX_PIPELINE][16]; /* their names, cached on success */
 	int			 rc = -1;
 	int			 got_error = -1;
 
@@ -419,16 +420,17 @@ db_run(struct dbconn *c, const struct db_step *steps, int n,
 		prepared_here[i] = false;
 		if (st != NULL && !found)
 		{
-			snprintf(st->name, sizeof(st->name), "h%u", c->next_stmt++);
-			if (PQsendPrepare(conn, st->name, s->sql, s->nparams, s->types) !=
+			snprintf(names[i], sizeof(names[i]), "h%u", c->next_stmt++);
+			if (PQsendPrepare(conn, names[i], s->sql, s->nparams, s->types) !=
 				1)
 				goto send_failed;
 			pending[i] = st;
 			prepared_here[i] = true;
 		}
 		if (st != NULL)
-			ok = PQsendQueryPrepared(conn, st->name, s->nparams, s->values,
-									 s->lengths, s->formats, s->result_format);
+			ok = PQsendQueryPrepared(
+				conn, prepared_here[i] ? names[i] : st->name, s->nparams,
+				s->values, s->lengths, s->formats, s->result_format);
 		else
 			ok = PQsendQueryParams(conn, s->sql, s->nparams, s->types,
 								   s->values, s->lengths, s->formats,
@@ -452,13 +454,18 @@ db_run(struct dbconn *c, const struct db_step *steps, int n,
 				goto lost;
 			if (PQresultStatus(res) == PGRES_COMMAND_OK)
 			{
-				/* Cached from now on. */
+				/* Cached from now on, under the name it was prepared as
+				 * (another step of this pipeline may have claimed the
+				 * same free slot: then the first one keeps it). */
 				struct stmt *st = pending[i];
 
-				st->hash = sql_hash(steps[i].sql);
-				st->sql = strdup(steps[i].sql);
-				if (st->sql != NULL)
+				if (st->sql == NULL &&
+					(st->sql = strdup(steps[i].sql)) != NULL)
+				{
+					st->hash = sql_hash(steps[i].sql);
+					memcpy(st->name, names[i], sizeof(st->name));
 					c->nstmts++;
+				}
 			}
 			else if (got_error < 0 &&
 					 PQresultStatus(res) != PGRES_PIPELINE_ABORTED)

@@ -35,8 +35,9 @@
 struct config config;
 
 static struct MHD_Daemon *daemon_handle;
-static char				 *tls_cert_pem;
-static char				 *tls_key_pem;
+static int	 active_requests; /* between on_uri and on_completed */
+static char *tls_cert_pem;
+static char *tls_key_pem;
 
 struct MHD_Daemon *
 server_daemon(void)
@@ -121,8 +122,8 @@ error_status(const char *s)
 		{"23505", 409}, {"23503", 409}, {"55P03", 409}, {"54Q01", 429},
 		{"54Q04", 429}, {"54Q05", 429}, {"54000", 413}, {"54Q02", 413},
 		{"54Q03", 413}, {"40001", 503}, {"40P01", 503}, {"55Q04", 503},
-		{"57014", 504}, {"0A000", 405}, {"58Q01", 502}, {"58Q02", 502},
-		{"58Q03", 502}, {"58Q04", 502},
+		{"57014", 504}, {"58Q01", 502}, {"58Q02", 502}, {"58Q03", 502},
+		{"58Q04", 502},
 	};
 
 	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
@@ -134,7 +135,8 @@ error_status(const char *s)
 		return 401;
 	if (strncmp(s, "54", 2) == 0)
 		return 429;
-	if (strncmp(s, "53", 2) == 0 || strncmp(s, "08", 2) == 0)
+	if (strncmp(s, "53", 2) == 0 || strncmp(s, "08", 2) == 0 ||
+		strncmp(s, "57P", 3) == 0)
 		return 503;
 	return 500;
 }
@@ -147,6 +149,8 @@ reply(struct request *req, struct MHD_Response *resp, int status)
 	if (resp == NULL)
 		return MHD_NO;
 	MHD_add_response_header(resp, "X-Request-Id", req->id);
+	if (req->close_after)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	rc = MHD_queue_response(req->conn, (unsigned) status, resp);
 	MHD_destroy_response(resp);
 	req->status = status;
@@ -219,7 +223,11 @@ reply_error_full(struct request *req, int status, const struct db_error *err,
 					  "message", err->message, strlen(err->message), "detail",
 					  err->detail, strlen(err->detail), "hint", err->hint,
 					  strlen(err->hint), "request_id", req->id);
-		if (inner != NULL && err->detail[0] == '\0')
+		if (inner == NULL) /* not UTF-8 (a name cut mid-character) */
+			inner = json_pack("{s:s, s:s, s:n, s:n, s:s}", "code",
+							  err->sqlstate, "message", "invalid request",
+							  "detail", "hint", "request_id", req->id);
+		else if (err->detail[0] == '\0')
 			json_object_set_new(inner, "detail", json_null());
 		if (inner != NULL && err->hint[0] == '\0')
 			json_object_set_new(inner, "hint", json_null());
@@ -325,6 +333,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	req->query = q ? q + 1 : "";
 	snprintf(req->id, sizeof(req->id), "%016llx", rng_next());
 	req->status = 0;
+	__atomic_add_fetch(&active_requests, 1, __ATOMIC_RELAXED);
 	return req;
 }
 
@@ -349,6 +358,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct access_entry				e;
 	struct timespec					now;
 	char							path[512];
+	char							method[32];
 	char							remote[INET6_ADDRSTRLEN] = "";
 	const union MHD_ConnectionInfo *ci;
 
@@ -374,7 +384,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		req->status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? 200 : 499;
 	log_safe(path, sizeof(path), req->path);
 	e.request_id = req->id;
-	e.method = req->method ? req->method : "";
+	log_safe(method, sizeof(method), req->method);
+	e.method = method;
 	e.path = path;
 	e.route = req->route ? route_name(req->route) : "unmatched";
 	e.user_id = req->user_id;
@@ -394,6 +405,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(req->path);
 	free(req->target);
 	free(req);
+	__atomic_sub_fetch(&active_requests, 1, __ATOMIC_RELEASE);
 }
 
 /*
@@ -426,6 +438,17 @@ reply_too_large(struct request *req)
 							  NULL);
 }
 
+static enum MHD_Result
+count_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
+					 const char *value)
+{
+	(void) kind;
+	(void) value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		(*(int *) cls)++;
+	return MHD_YES;
+}
+
 /* start_request: routing and limits, once the headers are in. */
 static int
 start_request(struct request *req, const char *method)
@@ -439,6 +462,25 @@ start_request(struct request *req, const char *method)
 	rid = request_header(req, "X-Request-Id");
 	if (rid != NULL && request_id_acceptable(rid))
 		snprintf(req->id, sizeof(req->id), "%s", rid);
+	{
+		int ncl = 0;
+
+		MHD_get_connection_values(req->conn, MHD_HEADER_KIND,
+								  count_content_length, &ncl);
+		if (ncl > 1 ||
+			(ncl == 1 &&
+			 request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING)))
+		{
+			/* Framing a proxy may read otherwise (RFC 9112 6.3): refuse,
+			 * and close. */
+			req->close_after = true;
+			return reply_simple_error(req, "22023",
+									  "ambiguous message framing",
+									  "Send one Content-Length, or chunked "
+									  "Transfer-Encoding alone.",
+									  NULL);
+		}
+	}
 
 	rc = route_find(strcmp(method, "HEAD") == 0 ? "GET" : method, req->path,
 					&req->match, allow, sizeof(allow));
@@ -659,9 +701,18 @@ server_stop(void)
 {
 	if (daemon_handle != NULL)
 	{
-		MHD_quiesce_daemon(daemon_handle);
+		MHD_socket listen_fd = MHD_quiesce_daemon(daemon_handle);
+
 		dispatch_shutdown();
+		/* Let requests in flight and the woken waiters answer (bounded). */
+		for (int i = 0;
+			 i < (config.statement_timeout + 5000) / 10 &&
+			 __atomic_load_n(&active_requests, __ATOMIC_ACQUIRE) > 0;
+			 i++)
+			usleep(10000);
 		MHD_stop_daemon(daemon_handle);
+		if (listen_fd != MHD_INVALID_SOCKET)
+			close(listen_fd); /* quiesced: MHD leaves it to us */
 	}
 	daemon_handle = NULL;
 	free(tls_cert_pem);

@@ -54,6 +54,7 @@ struct request
 	size_t body_cap;
 	size_t body_limit;
 	bool   body_too_large;
+	bool   close_after; /* answer with Connection: close */
 
 	/* the outcome, for the access log and metrics */
 	int				   status;
@@ -62,14 +63,15 @@ struct request
 	char			   error_code[6];
 
 	/* waits (dispatch.c) */
-	enum wake_reason wake;
-	struct timespec	 deadline;
-	char			 execution_id[40];
-	char			 function_id[40];
-	bool			 waiting;
-	bool			 is_follow;
-	struct request	*wait_next;
-	void			*handler_state; /* a handler's own, freed by it */
+	enum wake_reason   wake;
+	struct timespec	   deadline;
+	char			   execution_id[40];
+	char			   function_id[40];
+	bool			   waiting;
+	bool			   is_follow;
+	unsigned long long wait_seq; /* dispatch_seq() before a follower's query */
+	struct request	  *wait_next;
+	void			  *handler_state; /* a handler's own, freed by it */
 	void (*handler_free)(void *);
 };
 

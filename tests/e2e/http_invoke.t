@@ -265,6 +265,32 @@ expect_error 502 58Q01 "a crashed execution: 502 58Q01"
 expect 502 ".error.detail | contains(\"$EID\") and contains(\"segmentation fault\")" \
 	"whose detail names the execution and the error"
 
+# A function cannot end the response with an interim status, nor send
+# header names that are not tokens or that the server sets itself.
+seq=$(last_seq)
+TOKEN=$ADA req_bg interim GET "/fn/$OWNER/echo"
+EID=$(wait_execution "$ECHO" "$seq")
+finish "$EID" "response_status => 101, response_headers => '{\"Upgrade\": \"websocket\"}'"
+req_wait interim
+expect_error 502 58Q03 "a function answering 101: 502 58Q03, not a switch of protocols"
+
+seq=$(last_seq)
+TOKEN=$ADA req_bg names GET "/fn/$OWNER/echo"
+EID=$(wait_execution "$ECHO" "$seq")
+finish "$EID" "response_status => 200,
+	response_headers => '{\"content-length:0\": \"x\", \"X-Request-Id\": \"forged\", \"X-Cpub-Execution-Id\": \"forged\", \"X-Ok\": \"kept\"}'"
+req_wait names
+[ "$STATUS" = 200 ] && [ "$(header X-Ok)" = kept ] &&
+	! grep -qi '^content-length:0' "$WORK/headers" &&
+	[ "$(grep -ci '^x-request-id:' "$WORK/headers")" = 1 ] &&
+	[ "$(header X-Request-Id)" != forged ] && [ "$(header X-Cpub-Execution-Id)" = "$EID" ]
+tap_ok $? "a function's bad or server-owned header names are dropped, the others kept"
+
+# Two Content-Length headers (request smuggling): refused and closed.
+TOKEN='' req POST "/fn/$OWNER/pub" -H 'Content-Length: 4' -H 'Content-Length: 40' --data-binary 'abcd'
+[ "$STATUS" = 400 ] && [ "$(header Connection)" = close ]
+tap_ok $? "two Content-Length headers: 400 and Connection: close (got: $STATUS $(header Connection))"
+
 # --- logs?follow=1 -----------------------------------------------------------------------------------
 
 TOKEN=$ADA req GET /api/functions/pub/logs
