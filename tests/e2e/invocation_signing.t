@@ -11,19 +11,9 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd -P)
 DB=cpub_invocation_signing
 export PGOPTIONS="-c client_min_messages=warning"
-n=0
-failed=0
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib/tap.sh"
 
-ok()
-{
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
 
 echo "1..6"
 

@@ -10,19 +10,9 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd -P)
 DB=cpub_readme_story
 export PGOPTIONS="-c client_min_messages=warning"
-n=0
-failed=0
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib/tap.sh"
 
-ok()
-{
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
 
 q()
 {

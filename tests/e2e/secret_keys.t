@@ -12,19 +12,9 @@ set -uo pipefail
 
 DB=cpub_secret_keys
 export PGOPTIONS="-c client_min_messages=warning"
-n=0
-failed=0
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib/tap.sh"
 
-ok()
-{
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
 
 q()
 {

@@ -49,43 +49,8 @@ BODY=
 declare -A SERVER_PID=() SERVER_PORT=() BG_PID=()
 CLEANUP_HOOKS=()
 
-n=0
-failed=0
-
-# --- TAP ----------------------------------------------------------------------
-
-tap_ok()
-{
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-	[ "$1" = 0 ]
-}
-
-# diag TEXT: a comment line per line of TEXT (shown by prove on failure).
-diag()
-{
-	printf '%s\n' "$*" | head -c 2000 | sed 's/^/# /'
-}
-
-# The plan comes last: a script that dies half-way has none, and prove
-# counts it failed.
-done_testing()
-{
-	echo "1..$n"
-	[ "$failed" -eq 0 ]
-	exit $?
-}
-
-bail_out()
-{
-	echo "Bail out! $*"
-	exit 1
-}
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 for tool in curl jq openssl; do
 	command -v "$tool" >/dev/null || bail_out "$tool is missing (make deps)"
