@@ -10,7 +10,11 @@
 # already (make install).  Then starts the HTTP front, httpd/cpub-httpd, on
 # 127.0.0.1:$CPUB_HTTP_PORT (default 8080) with the settings in
 # var/httpd.conf (written on first start; edit it and restart), logging to
-# var/httpd.log (errors) and var/httpd-access.log.  Later: the worker too.
+# var/httpd.log (errors) and var/httpd-access.log.  Then the worker,
+# worker/cpub-worker, with the settings in var/worker.conf (written on first
+# start), its sockets and build folders in var/worker/, Podman configured by
+# scripts/podman.sh (make run builds the base images first: make images),
+# logging to var/worker.log.
 #
 # The server secret key, which encrypts functions' environment variables and
 # invocation keys (cpub.secret_key_file, docs/secrets.md), is made once next
@@ -29,6 +33,7 @@ KEYFILE=$(realpath -m "${CPUB_SECRET_KEY_FILE:-$(dirname "$DIR")/secret.key}")
 VAR=$(dirname "$DIR")
 HTTP_PORT=${CPUB_HTTP_PORT:-8080}
 HTTPD=$ROOT/httpd/cpub-httpd
+WORKER=$ROOT/worker/cpub-worker
 
 psql_admin()
 {
@@ -113,12 +118,72 @@ start()
 	echo "Server log: $DIR/log    Stop with: $stop_cmd"
 	echo "Server secret key: $KEYFILE (back it up with the data)"
 	start_httpd
+	start_worker
+}
+
+# start_daemon NAME: starts "$@" (after NAME) in the background unless
+# var/NAME.pid names a live process; output to var/NAME.log.
+start_daemon()
+{
+	local name=$1 pid
+	shift
+	if pid=$(cat "$VAR/$name.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
+		echo "platform: $name already running (pid $pid)"
+		return 0
+	fi
+	"$@" </dev/null >>"$VAR/$name.log" 2>&1 &
+	echo $! >"$VAR/$name.pid"
+}
+
+# stop_daemon NAME [SECONDS]: SIGTERM to var/NAME.pid, waiting up to
+# SECONDS (default 5) for it to exit.
+stop_daemon()
+{
+	local name=$1 wait=${2:-5} pid i
+	pid=$(cat "$VAR/$name.pid" 2>/dev/null) || return 0
+	if kill "$pid" 2>/dev/null; then
+		for i in $(seq 1 $((wait * 10))); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "platform: $name did not stop within $wait s; killing it" >&2
+			kill -9 "$pid" 2>/dev/null || true
+		else
+			echo "platform: $name stopped"
+		fi
+	fi
+	rm -f "$VAR/$name.pid"
+}
+
+# The worker: builds and runs functions with root Podman.
+start_worker()
+{
+	local conf=$VAR/worker.conf pid
+	if [ ! -f "$conf" ]; then
+		{
+			echo "# cpub-worker settings (cpub-worker --help lists them all)."
+			echo "# Written by scripts/platform.sh; edit, then make stop && make run."
+			echo "database = 'host=$(cat "$DIR/socketdir") port=$PORT dbname=$DB user=cpub_worker'"
+			echo "state_dir = $VAR/worker"
+		} >"$conf"
+	fi
+	CONTAINERS_CONF=$("$ROOT/scripts/podman.sh") \
+		start_daemon worker "$WORKER" --config "$conf"
+	sleep 0.3
+	pid=$(cat "$VAR/worker.pid")
+	if ! kill -0 "$pid" 2>/dev/null; then
+		echo "platform: the worker exited; the end of $VAR/worker.log:" >&2
+		tail -n 20 "$VAR/worker.log" >&2
+		exit 1
+	fi
+	echo "worker: running (pid $pid), log $VAR/worker.log"
 }
 
 # The HTTP front: started unless already running; waits until /ready.
 start_httpd()
 {
-	local conf=$VAR/httpd.conf pid i url
+	local conf=$VAR/httpd.conf i url
 	if [ ! -f "$conf" ]; then
 		{
 			echo "# cpub-httpd settings (cpub-httpd --help lists them all)."
@@ -129,12 +194,7 @@ start_httpd()
 			echo "access_log = $VAR/httpd-access.log"
 		} >"$conf"
 	fi
-	if pid=$(cat "$VAR/httpd.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
-		echo "platform: httpd already running (pid $pid)"
-	else
-		"$HTTPD" --config "$conf" </dev/null >>"$VAR/httpd.log" 2>&1 &
-		echo $! >"$VAR/httpd.pid"
-	fi
+	start_daemon httpd "$HTTPD" --config "$conf"
 	url="http://$(sed -n 's/^listen_address *= *//p' "$conf" | tail -n 1):$(sed -n 's/^port *= *//p' "$conf" | tail -n 1)"
 	for i in $(seq 1 50); do
 		if curl -fs "$url/ready" >/dev/null 2>&1; then
@@ -153,23 +213,12 @@ start_httpd()
 	exit 1
 }
 
-stop_httpd()
-{
-	local pid i
-	pid=$(cat "$VAR/httpd.pid" 2>/dev/null) || return 0
-	if kill "$pid" 2>/dev/null; then
-		for i in $(seq 1 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		echo "platform: httpd stopped"
-	fi
-	rm -f "$VAR/httpd.pid"
-}
-
 stop()
 {
-	stop_httpd
+	# The worker first: it finishes what it holds and removes its
+	# containers (a build may take a while).
+	stop_daemon worker 120
+	stop_daemon httpd
 	if [ ! -d "$DIR/data" ]; then
 		echo "platform: nothing to stop (no cluster in $DIR;" \
 			"set CPUB_PGDIR to the folder given to make run)"
@@ -184,12 +233,14 @@ status()
 		echo "platform: no cluster in $DIR"
 		return 3
 	fi
-	local pid
-	if pid=$(cat "$VAR/httpd.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
-		echo "httpd: running (pid $pid)"
-	else
-		echo "httpd: not running"
-	fi
+	local pid name
+	for name in httpd worker; do
+		if pid=$(cat "$VAR/$name.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
+			echo "$name: running (pid $pid)"
+		else
+			echo "$name: not running"
+		fi
+	done
 	"$CLUSTER" status "$DIR"
 }
 

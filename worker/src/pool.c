@@ -1,0 +1,997 @@
+/*
+ * worker/src/pool.c
+ *	  The warm pool and its janitor (pool.h).
+ *
+ *	  Every container is started by root Podman with the same hardening:
+ *	  no network, a read-only root with a small tmpfs on /tmp, every
+ *	  capability dropped, no-new-privileges, its own user namespace
+ *	  (--userns=auto) and the non-root user 65534, a pids limit, memory
+ *	  (swap included) and CPU from the function's settings as capped by its
+ *	  tier.  Its only mount is a folder of its own on /run/cpub, where the
+ *	  shim opens fn.sock; the function's environment variables travel in
+ *	  that folder too (a file "env" the shim reads and deletes before it
+ *	  serves), never on a command line.  The labels cpub.installation and
+ *	  cpub.worker let a later worker remove the containers of a dead one.
+ *
+ *	  One mutex guards the list; podman runs outside it.  A slot being
+ *	  started is in the list as C_STARTING, so concurrent acquires count it
+ *	  against the function's concurrency.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "db.h"
+#include "log.h"
+#include "podman.h"
+#include "pool.h"
+
+#define MAX_CHANGED 256
+
+static struct
+{
+	pthread_mutex_t	  mu;
+	pthread_cond_t	  released; /* a container became idle or went away */
+	pthread_cond_t	  janitor;	/* work for the janitor */
+	struct container *list;
+	struct container *doomed; /* to remove (janitor) */
+	char			  changed[MAX_CHANGED][UUID_LEN + 1];
+	int				  nchanged;
+	bool			  changed_all;
+	char			  sock_root[512];
+} P = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.released = PTHREAD_COND_INITIALIZER,
+	.janitor = PTHREAD_COND_INITIALIZER,
+};
+
+int
+pool_init(void)
+{
+	snprintf(P.sock_root, sizeof(P.sock_root), "%s/sock", cfg.state_dir);
+	if (mkdir(cfg.state_dir, 0700) != 0 && errno != EEXIST)
+	{
+		log_error("cannot create %s: %s", cfg.state_dir, strerror(errno));
+		return -1;
+	}
+	chmod(cfg.state_dir, 0700);
+	if (mkdir(P.sock_root, 0700) != 0 && errno != EEXIST)
+	{
+		log_error("cannot create %s: %s", P.sock_root, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Remove a folder tree we made (the socket folder), without following
+ * links. */
+static void
+remove_tree(const char *path)
+{
+	DIR			  *d = opendir(path);
+	struct dirent *e;
+
+	if (d != NULL)
+	{
+		while ((e = readdir(d)) != NULL)
+		{
+			char sub[1024];
+
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+			if (e->d_type == DT_DIR)
+				remove_tree(sub);
+			else
+				unlink(sub);
+		}
+		closedir(d);
+	}
+	rmdir(path);
+}
+
+/* Unlink c from the list (mutex held). */
+static void
+unlink_container(struct container *c)
+{
+	for (struct container **pp = &P.list; *pp; pp = &(*pp)->next)
+		if (*pp == c)
+		{
+			*pp = c->next;
+			c->next = NULL;
+			return;
+		}
+}
+
+/* Hand c to the janitor for removal (mutex held, c unlinked). */
+static void
+doom(struct container *c)
+{
+	c->next = P.doomed;
+	P.doomed = c;
+	pthread_cond_signal(&P.janitor);
+	pthread_cond_broadcast(&P.released);
+}
+
+/* Remove containers now (no mutex held): podman rm in batches of 32,
+ * then their folders. */
+static void
+remove_now(struct container *list)
+{
+	while (list != NULL)
+	{
+		const char		 *args[40] = {"rm", "--force", "--time=0", "--ignore"};
+		int				  n = 4;
+		struct container *batch = list;
+		struct container *c;
+
+		for (c = list; c && n < 36; c = c->next)
+		{
+			args[n++] = c->name;
+			list = c->next;
+		}
+		args[n] = NULL;
+		podman_ok(args, 60000, false, NULL);
+		for (c = batch; c != list;)
+		{
+			struct container *next = c->next;
+			char			  pidfile[600];
+
+			if (c->fd >= 0)
+				close(c->fd);
+			remove_tree(c->sock_dir);
+			snprintf(pidfile, sizeof(pidfile), "%s.pid", c->sock_dir);
+			unlink(pidfile);
+			log_info("container %s removed (served %u)", c->name, c->served);
+			free(c);
+			c = next;
+		}
+	}
+}
+
+/* Read the memory cgroup of pid: cgroup v1 "N:memory:/path" or v2
+ * "0::/path". */
+static void
+find_cgroup(struct container *c, pid_t pid)
+{
+	char  path[64], line[1024];
+	FILE *f;
+
+	c->mem_cgroup[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f))
+	{
+		char *p = strchr(line, ':');
+		char *q = p ? strchr(p + 1, ':') : NULL;
+
+		if (q == NULL)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		*q = '\0';
+		if (strcmp(p + 1, "memory") == 0)
+		{
+			snprintf(c->mem_cgroup, sizeof(c->mem_cgroup),
+					 "/sys/fs/cgroup/memory%s", q + 1);
+			c->cgroup_v2 = false;
+			break;
+		}
+		if (line[0] == '0' && p == line + 1 && p[1] == '\0' &&
+			access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
+		{
+			snprintf(c->mem_cgroup, sizeof(c->mem_cgroup), "/sys/fs/cgroup%s",
+					 q + 1);
+			c->cgroup_v2 = true;
+		}
+	}
+	fclose(f);
+}
+
+static long
+read_long_field(const char *file, const char *field)
+{
+	char  line[256];
+	long  v = -1;
+	FILE *f = fopen(file, "r");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+	{
+		size_t n = strlen(field);
+
+		if (field[0] == '\0')
+		{
+			v = strtol(line, NULL, 10);
+			break;
+		}
+		if (strncmp(line, field, n) == 0 && line[n] == ' ')
+		{
+			v = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+void
+container_mem_reset(struct container *c)
+{
+	char path[600];
+	int	 fd;
+
+	if (c->mem_cgroup[0] == '\0' || c->cgroup_v2)
+		return;
+	snprintf(path, sizeof(path), "%s/memory.max_usage_in_bytes",
+			 c->mem_cgroup);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0)
+	{
+		ssize_t w = write(fd, "0", 1);
+
+		(void) w;
+		close(fd);
+	}
+}
+
+long
+container_mem_peak_kb(struct container *c)
+{
+	char path[600];
+	long v;
+
+	if (c->mem_cgroup[0] == '\0')
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", c->mem_cgroup,
+			 c->cgroup_v2 ? "memory.peak" : "memory.max_usage_in_bytes");
+	v = read_long_field(path, "");
+	return v < 0 ? -1 : v / 1024;
+}
+
+long
+container_oom_kills(struct container *c)
+{
+	char path[600];
+
+	if (c->mem_cgroup[0] == '\0')
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", c->mem_cgroup,
+			 c->cgroup_v2 ? "memory.events" : "memory.oom_control");
+	return read_long_field(path, "oom_kill");
+}
+
+bool
+container_oom_killed(struct container *c, int *exit_code)
+{
+	const char *args[] = {"inspect", "--format",
+						  "{{.State.OOMKilled}} {{.State.ExitCode}}", c->name,
+						  NULL};
+	char	   *out = NULL;
+	bool		oom = false;
+
+	*exit_code = -1;
+	if (podman_ok(args, 10000, true, &out) && out != NULL)
+	{
+		oom = strncmp(out, "true", 4) == 0;
+		sscanf(out + (oom ? 4 : 5), "%d", exit_code);
+	}
+	free(out);
+	return oom;
+}
+
+/* Write the function's environment into dir/env: NAME=VALUE\0 ... (the
+ * shim reads it, sets the variables and deletes the file). */
+static int
+write_env(PGconn *conn, const struct fn_spec *spec, const char *dir,
+		  char *err, size_t errlen)
+{
+	const char	   *params[1] = {spec->function_id};
+	struct db_stmt	stmt = {NULL,
+							"SELECT name, value FROM cpub_worker.function_env($1)",
+							1, params, NULL, NULL};
+	struct db_error e;
+	PGresult	   *r = db_exec(conn, &stmt, &e);
+	char			path[600];
+	int				fd;
+	bool			ok = true;
+
+	if (r == NULL)
+	{
+		snprintf(err, errlen, "could not read the function's environment: %s",
+				 e.message);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/env", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			  0600);
+	if (fd < 0)
+	{
+		snprintf(err, errlen, "could not write %s: %s", path, strerror(errno));
+		PQclear(r);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(r) && ok; i++)
+	{
+		const char *name = PQgetvalue(r, i, 0);
+		const char *value = PQgetvalue(r, i, 1);
+
+		ok = write(fd, name, strlen(name)) == (ssize_t) strlen(name) &&
+			 write(fd, "=", 1) == 1 &&
+			 write(fd, value, strlen(value) + 1) ==
+				 (ssize_t) strlen(value) + 1;
+	}
+	close(fd);
+	PQclear(r);
+	if (!ok)
+	{
+		snprintf(err, errlen, "could not write %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Connect to dir/fn.sock, waiting for the shim to open it while the
+ * container lives, up to the start timeout. */
+static int
+connect_shim(struct container *c, pid_t pid, char *err, size_t errlen)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	double			   deadline = now_seconds() + cfg.start_timeout;
+	long			   nap = 200000; /* ns: first tries often */
+
+	if ((size_t) snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/fn.sock",
+						  c->sock_dir) >= sizeof(addr.sun_path))
+	{
+		snprintf(err, errlen, "socket path too long: %s", c->sock_dir);
+		return -1;
+	}
+	for (;;)
+	{
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+		{
+			snprintf(err, errlen, "socket: %s", strerror(errno));
+			return -1;
+		}
+		if (connect(fd, (struct sockaddr *) &addr, sizeof(addr)) == 0)
+		{
+			int fl = fcntl(fd, F_GETFL);
+
+			fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+			return fd;
+		}
+		close(fd);
+		if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH)
+		{
+			snprintf(err, errlen,
+					 "the container exited before its shim listened");
+			return -1;
+		}
+		if (now_seconds() > deadline)
+		{
+			snprintf(err, errlen, "the shim did not listen within %d s",
+					 cfg.start_timeout);
+			return -1;
+		}
+		{
+			struct timespec ts = {0, nap};
+
+			nanosleep(&ts, NULL);
+			if (nap < 5000000)
+				nap += nap / 2;
+		}
+	}
+}
+
+/* The CPUs of a function: half a CPU per 256 MiB (at least half a CPU, at
+ * most the machine). */
+static double
+function_cpus(int memory_mb)
+{
+	long   ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	double cpus = memory_mb / 512.0;
+
+	if (cpus < 0.5)
+		cpus = 0.5;
+	if (ncpu > 0 && cpus > ncpu)
+		cpus = (double) ncpu;
+	return cpus;
+}
+
+/* Start c (its spec and name set): podman run -d, then connect. */
+static int
+container_start(PGconn *conn, struct container *c, char *err, size_t errlen)
+{
+	char				 worker_id[UUID_LEN + 1];
+	char				 pidfile[600], vol[700], tmpfs[64], pids[16], mem[32],
+		cpus[32], l_inst[80], l_worker[80], l_fn[80], l_ver[80];
+	const char			*args[64];
+	int					 n = 0;
+	struct podman_result r;
+	FILE				*f;
+	int					 pid = 0;
+
+	worker_id_get(worker_id);
+	snprintf(c->sock_dir, sizeof(c->sock_dir), "%s/%s", P.sock_root, c->name);
+	snprintf(pidfile, sizeof(pidfile), "%s.pid", c->sock_dir);
+	if (mkdir(c->sock_dir, 0700) != 0)
+	{
+		snprintf(err, errlen, "cannot create %s: %s", c->sock_dir,
+				 strerror(errno));
+		return -1;
+	}
+	if (write_env(conn, &c->spec, c->sock_dir, err, errlen) != 0)
+		return -1;
+	snprintf(vol, sizeof(vol), "%s:/run/cpub:rw,U,nosuid,nodev,noexec",
+			 c->sock_dir);
+	snprintf(tmpfs, sizeof(tmpfs), "/tmp:rw,nosuid,nodev,size=%dm,mode=1777",
+			 cfg.tmpfs_mb);
+	snprintf(pids, sizeof(pids), "%d", cfg.pids_limit);
+	snprintf(mem, sizeof(mem), "%dm", c->spec.memory_mb);
+	snprintf(cpus, sizeof(cpus), "%.2f", function_cpus(c->spec.memory_mb));
+	snprintf(l_inst, sizeof(l_inst), "cpub.installation=%s", installation_id);
+	snprintf(l_worker, sizeof(l_worker), "cpub.worker=%s", worker_id);
+	snprintf(l_fn, sizeof(l_fn), "cpub.function=%s", c->spec.function_id);
+	snprintf(l_ver, sizeof(l_ver), "cpub.version=%d", c->spec.version);
+	args[n++] = "run";
+	args[n++] = "--detach";
+	args[n++] = "--name";
+	args[n++] = c->name;
+	args[n++] = "--pidfile";
+	args[n++] = pidfile;
+	args[n++] = "--pull=never";
+	args[n++] = "--label";
+	args[n++] = l_inst;
+	args[n++] = "--label";
+	args[n++] = l_worker;
+	args[n++] = "--label";
+	args[n++] = l_fn;
+	args[n++] = "--label";
+	args[n++] = l_ver;
+	args[n++] = "--network=none";
+	args[n++] = "--read-only";
+	args[n++] = "--read-only-tmpfs=false";
+	args[n++] = "--tmpfs";
+	args[n++] = tmpfs;
+	args[n++] = "--cap-drop=all";
+	args[n++] = "--security-opt=no-new-privileges";
+	args[n++] = "--userns=auto";
+	args[n++] = "--user=65534:65534";
+	args[n++] = "--pids-limit";
+	args[n++] = pids;
+	args[n++] = "--memory";
+	args[n++] = mem;
+	args[n++] = "--memory-swap";
+	args[n++] = mem;
+	args[n++] = "--cpus";
+	args[n++] = cpus;
+	args[n++] = "--hostname=function";
+	args[n++] = "--volume";
+	args[n++] = vol;
+	args[n++] = c->spec.image;
+	args[n] = NULL;
+	if (podman_run(args, NULL, cfg.start_timeout * 1000, 16384, &r) != 0 ||
+		r.status != 0)
+	{
+		char *o = r.out ? r.out : "";
+
+		o[strcspn(o, "\n")] = '\0';
+		snprintf(err, errlen, "podman run failed (%s%d): %s",
+				 r.timed_out ? "timed out, " : "status ", r.status, o);
+		podman_result_free(&r);
+		return -1;
+	}
+	podman_result_free(&r);
+	f = fopen(pidfile, "r");
+	if (f != NULL)
+	{
+		if (fscanf(f, "%d", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	if (pid > 0)
+		find_cgroup(c, pid);
+	c->fd = connect_shim(c, pid, err, errlen);
+	return c->fd < 0 ? -1 : 0;
+}
+
+static bool
+same_version(const struct container *c, const struct fn_spec *s)
+{
+	return strcmp(c->spec.version_id, s->version_id) == 0 &&
+		   c->spec.generation == s->generation;
+}
+
+/* Retire what of the function can no longer serve spec's callers: an
+ * older generation of any version (mutex held). */
+static void
+retire_stale(const struct fn_spec *s)
+{
+	struct container **pp = &P.list;
+
+	while (*pp)
+	{
+		struct container *c = *pp;
+
+		if (strcmp(c->spec.function_id, s->function_id) == 0 &&
+			c->spec.generation < s->generation)
+		{
+			c->retired = true;
+			if (c->state == C_IDLE)
+			{
+				*pp = c->next;
+				doom(c);
+				continue;
+			}
+		}
+		pp = &c->next;
+	}
+}
+
+struct container *
+pool_acquire(PGconn *conn, const struct fn_spec *spec, int wait_ms,
+			 bool *cold, char *err, size_t errlen)
+{
+	double			  deadline = now_seconds() + wait_ms / 1000.0;
+	struct container *c;
+
+	*cold = false;
+	pthread_mutex_lock(&P.mu);
+	for (;;)
+	{
+		int				  serving = 0;
+		struct container *other_idle = NULL;
+
+		retire_stale(spec);
+		for (c = P.list; c; c = c->next)
+		{
+			if (strcmp(c->spec.function_id, spec->function_id) != 0 ||
+				c->retired)
+				continue;
+			if (same_version(c, spec) && c->state == C_IDLE)
+				break;
+			serving++;
+			if (c->state == C_IDLE)
+				other_idle = c;
+		}
+		if (c != NULL)
+		{
+			c->state = C_BUSY;
+			pthread_mutex_unlock(&P.mu);
+			return c;
+		}
+		if (serving >= spec->max_concurrency && other_idle != NULL)
+		{
+			/* An idle container of another version gives its place. */
+			other_idle->retired = true;
+			unlink_container(other_idle);
+			doom(other_idle);
+			continue;
+		}
+		if (serving < spec->max_concurrency)
+			break;
+		if (atomic_load(&stopping) || now_seconds() >= deadline)
+		{
+			snprintf(err, errlen,
+					 "all %d containers of the function stayed busy",
+					 spec->max_concurrency);
+			pthread_mutex_unlock(&P.mu);
+			return NULL;
+		}
+		{
+			struct timespec ts;
+			double			left = deadline - now_seconds();
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += (time_t) left;
+			ts.tv_nsec += (long) ((left - (long) left) * 1e9);
+			if (ts.tv_nsec >= 1000000000L)
+			{
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&P.released, &P.mu, &ts);
+		}
+	}
+
+	/* Start a new one; its place is held while podman runs. */
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+	{
+		pthread_mutex_unlock(&P.mu);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	{
+		unsigned char rnd[4];
+
+		randombytes_buf(rnd, sizeof(rnd));
+		snprintf(c->name, sizeof(c->name), "cpub-%.8s-v%d-%02x%02x%02x%02x",
+				 spec->function_id, spec->version, rnd[0], rnd[1], rnd[2],
+				 rnd[3]);
+	}
+	c->spec = *spec;
+	c->fd = -1;
+	c->state = C_STARTING;
+	c->next = P.list;
+	P.list = c;
+	pthread_mutex_unlock(&P.mu);
+
+	if (container_start(conn, c, err, errlen) != 0)
+	{
+		pthread_mutex_lock(&P.mu);
+		unlink_container(c);
+		doom(c);
+		pthread_mutex_unlock(&P.mu);
+		return NULL;
+	}
+	pthread_mutex_lock(&P.mu);
+	c->state = C_BUSY;
+	pthread_mutex_unlock(&P.mu);
+	log_info("container %s started for %s v%d", c->name, spec->function_id,
+			 spec->version);
+	*cold = true;
+	return c;
+}
+
+void
+pool_release(struct container *c, bool healthy)
+{
+	pthread_mutex_lock(&P.mu);
+	c->served++;
+	if (!healthy || c->retired || atomic_load(&stopping))
+	{
+		unlink_container(c);
+		doom(c);
+	}
+	else
+	{
+		c->state = C_IDLE;
+		c->last_used = now_seconds();
+		pthread_cond_broadcast(&P.released);
+	}
+	pthread_mutex_unlock(&P.mu);
+}
+
+void
+pool_function_changed(const char *function_id)
+{
+	pthread_mutex_lock(&P.mu);
+	for (int i = 0; i < P.nchanged; i++)
+		if (strcmp(P.changed[i], function_id) == 0)
+			goto out;
+	if (P.nchanged < MAX_CHANGED)
+		snprintf(P.changed[P.nchanged++], UUID_LEN + 1, "%s", function_id);
+	else
+		P.changed_all = true;
+	pthread_cond_signal(&P.janitor);
+out:
+	pthread_mutex_unlock(&P.mu);
+}
+
+/* Retire the function's containers that do not match keep (NULL: all);
+ * idle ones go to the janitor at once (mutex held). */
+static void
+retire_function(const char *function_id, const struct fn_spec *keep)
+{
+	struct container **pp = &P.list;
+
+	while (*pp)
+	{
+		struct container *c = *pp;
+
+		if (strcmp(c->spec.function_id, function_id) == 0 &&
+			(keep == NULL || !same_version(c, keep)))
+		{
+			c->retired = true;
+			if (c->state == C_IDLE)
+			{
+				*pp = c->next;
+				doom(c);
+				continue;
+			}
+		}
+		pp = &c->next;
+	}
+}
+
+void
+pool_drain_function(const char *function_id)
+{
+	pthread_mutex_lock(&P.mu);
+	retire_function(function_id, NULL);
+	pthread_mutex_unlock(&P.mu);
+}
+
+/* A function changed: drain what no longer matches its active version
+ * and pre-warm that one. */
+static void
+refresh_function(PGconn *conn, const char *function_id)
+{
+	const char		 *params[1] = {function_id};
+	struct db_stmt	  stmt = {
+		   NULL,
+		   "SELECT function_id, version_id, version, runtime, image, memory_mb, "
+			  "timeout_seconds, max_concurrency, config_generation "
+			  "FROM cpub_worker.function_runtime($1)",
+		   1, params, NULL, NULL};
+	struct db_error	  e;
+	PGresult		 *r = db_exec(conn, &stmt, &e);
+	struct fn_spec	  s;
+	int				  have = 0, want;
+
+	if (r == NULL)
+	{
+		log_warning("could not read function %s: %s", function_id, e.message);
+		return;
+	}
+	if (PQntuples(r) == 0)
+	{
+		PQclear(r);
+		pool_drain_function(function_id);
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	snprintf(s.function_id, sizeof(s.function_id), "%s", PQgetvalue(r, 0, 0));
+	snprintf(s.version_id, sizeof(s.version_id), "%s", PQgetvalue(r, 0, 1));
+	s.version = atoi(PQgetvalue(r, 0, 2));
+	snprintf(s.runtime, sizeof(s.runtime), "%s", PQgetvalue(r, 0, 3));
+	snprintf(s.image, sizeof(s.image), "%s", PQgetvalue(r, 0, 4));
+	s.memory_mb = atoi(PQgetvalue(r, 0, 5));
+	s.timeout_seconds = atoi(PQgetvalue(r, 0, 6));
+	s.max_concurrency = atoi(PQgetvalue(r, 0, 7));
+	s.generation = atoll(PQgetvalue(r, 0, 8));
+	PQclear(r);
+
+	pthread_mutex_lock(&P.mu);
+	retire_function(function_id, &s);
+	for (struct container *c = P.list; c; c = c->next)
+		if (same_version(c, &s) && !c->retired)
+			have++;
+	pthread_mutex_unlock(&P.mu);
+	want = cfg.prewarm < s.max_concurrency ? cfg.prewarm : s.max_concurrency;
+	for (; have < want && !atomic_load(&stopping); have++)
+	{
+		bool			  cold;
+		char			  err[512];
+		struct container *c = pool_acquire(conn, &s, 0, &cold, err,
+										   sizeof(err));
+
+		if (c == NULL)
+		{
+			log_warning("could not pre-warm %s v%d: %s", function_id,
+						s.version, err);
+			break;
+		}
+		pool_release(c, true);
+	}
+}
+
+/* Every container idle past idle_timeout goes (mutex held). */
+static void
+reap_idle(void)
+{
+	double			   now = now_seconds();
+	struct container **pp = &P.list;
+
+	while (*pp)
+	{
+		struct container *c = *pp;
+
+		if (c->state == C_IDLE && now - c->last_used > cfg.idle_timeout)
+		{
+			*pp = c->next;
+			c->retired = true;
+			doom(c);
+			continue;
+		}
+		pp = &c->next;
+	}
+}
+
+void *
+janitor_main(void *arg)
+{
+	PGconn *conn = NULL;
+
+	(void) arg;
+	pthread_mutex_lock(&P.mu);
+	for (;;)
+	{
+		struct container *doomed;
+		char			  changed[MAX_CHANGED][UUID_LEN + 1];
+		int				  nchanged;
+		bool			  all;
+
+		reap_idle();
+		doomed = P.doomed;
+		P.doomed = NULL;
+		nchanged = P.nchanged;
+		memcpy(changed, P.changed, sizeof(changed[0]) * (size_t) nchanged);
+		P.nchanged = 0;
+		all = P.changed_all;
+		P.changed_all = false;
+		if (all)
+		{
+			/* Too many changes at once: look at every function served. */
+			nchanged = 0;
+			for (struct container *c = P.list; c && nchanged < MAX_CHANGED;
+				 c = c->next)
+				snprintf(changed[nchanged++], UUID_LEN + 1, "%s",
+						 c->spec.function_id);
+		}
+		if (doomed == NULL && nchanged == 0)
+		{
+			struct timespec ts;
+
+			if (atomic_load(&stopping))
+				break;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&P.janitor, &P.mu, &ts);
+			continue;
+		}
+		pthread_mutex_unlock(&P.mu);
+		remove_now(doomed);
+		if (nchanged > 0 && !atomic_load(&stopping))
+		{
+			if (db_broken(conn))
+			{
+				PQfinish(conn);
+				conn = db_connect(cfg.database, "cpub-worker janitor", NULL,
+								  (volatile bool *) &stopping);
+			}
+			for (int i = 0; conn && i < nchanged; i++)
+				refresh_function(conn, changed[i]);
+		}
+		pthread_mutex_lock(&P.mu);
+	}
+	pthread_mutex_unlock(&P.mu);
+	PQfinish(conn);
+	return NULL;
+}
+
+void
+pool_remove_orphans(PGconn *conn)
+{
+	char		filter[80];
+	const char *args[] = {
+		"ps", "--all", "--filter", filter, "--format",
+		"{{.Names}} {{index .Labels \"cpub.worker\"}}", NULL};
+	char	   *out = NULL;
+	char	   *ids = NULL;
+	size_t		idlen = 0;
+	FILE	   *mem;
+
+	snprintf(filter, sizeof(filter), "label=cpub.installation=%s",
+			 installation_id);
+	if (!podman_ok(args, 30000, false, &out) || out == NULL || !out[0])
+	{
+		free(out);
+		return;
+	}
+	/* The worker ids, as a PostgreSQL array literal. */
+	mem = open_memstream(&ids, &idlen);
+	fputc('{', mem);
+	{
+		bool  first = true;
+		char *save = NULL;
+		char *copy = strdup(out);
+
+		for (char *line = strtok_r(copy, "\n", &save); line;
+			 line = strtok_r(NULL, "\n", &save))
+		{
+			char *sp = strchr(line, ' ');
+
+			if (sp && strlen(sp + 1) == UUID_LEN)
+			{
+				fprintf(mem, "%s%s", first ? "" : ",", sp + 1);
+				first = false;
+			}
+		}
+		free(copy);
+	}
+	fputc('}', mem);
+	fclose(mem);
+	{
+		const char		*params[1] = {ids};
+		struct db_stmt	 stmt = {
+			  NULL, "SELECT unnest(cpub_worker.workers_running($1::uuid[]))",
+			  1, params, NULL, NULL};
+		struct db_error	 e;
+		PGresult		*r = db_exec(conn, &stmt, &e);
+		char			*save = NULL;
+		struct container *gone = NULL;
+
+		if (r == NULL)
+		{
+			log_warning("could not check the workers of old containers: %s",
+						e.message);
+			goto done;
+		}
+		for (char *line = strtok_r(out, "\n", &save); line;
+			 line = strtok_r(NULL, "\n", &save))
+		{
+			char			 *sp = strchr(line, ' ');
+			bool			  alive = false;
+			struct container *c;
+
+			if (sp == NULL)
+				continue;
+			*sp = '\0';
+			for (int i = 0; i < PQntuples(r); i++)
+				if (strcmp(PQgetvalue(r, i, 0), sp + 1) == 0)
+					alive = true;
+			if (alive || (c = calloc(1, sizeof(*c))) == NULL)
+				continue;
+			snprintf(c->name, sizeof(c->name), "%s", line);
+			snprintf(c->sock_dir, sizeof(c->sock_dir), "%s/%s", P.sock_root,
+					 line);
+			c->fd = -1;
+			c->next = gone;
+			gone = c;
+			log_info("removing container %s of a worker that is gone", line);
+		}
+		PQclear(r);
+		remove_now(gone);
+	}
+done:
+	free(ids);
+	free(out);
+}
+
+void
+pool_shutdown(void)
+{
+	struct container *all;
+
+	pthread_mutex_lock(&P.mu);
+	for (struct container *c = P.list; c; c = c->next)
+		c->retired = true;
+	all = P.list;
+	P.list = NULL;
+	/* The doomed ones too (the janitor has stopped). */
+	if (P.doomed)
+	{
+		struct container *t = P.doomed;
+
+		while (t->next)
+			t = t->next;
+		t->next = all;
+		all = P.doomed;
+		P.doomed = NULL;
+	}
+	pthread_mutex_unlock(&P.mu);
+	remove_now(all);
+}
+
+void
+pool_counts(int *total, int *idle)
+{
+	*total = *idle = 0;
+	pthread_mutex_lock(&P.mu);
+	for (struct container *c = P.list; c; c = c->next)
+	{
+		(*total)++;
+		if (c->state == C_IDLE)
+			(*idle)++;
+	}
+	pthread_mutex_unlock(&P.mu);
+}

@@ -1,0 +1,99 @@
+/*
+ * worker/src/pool.h
+ *	  The warm pool: long-lived containers, each serving one request at a
+ *	  time on a unix socket, kept per version (and configuration
+ *	  generation) of a function, grown on demand up to the function's
+ *	  concurrency, reaped when idle, drained when the active version
+ *	  changes.
+ */
+#ifndef WORKER_POOL_H
+#define WORKER_POOL_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "worker.h"
+
+/* What a container runs and with which limits. */
+struct fn_spec
+{
+	char	  function_id[UUID_LEN + 1];
+	char	  version_id[UUID_LEN + 1];
+	int		  version;
+	char	  runtime[32];
+	char	  image[256];
+	int		  memory_mb;
+	int		  timeout_seconds;
+	int		  max_concurrency;
+	long long generation;
+};
+
+struct container
+{
+	struct container *next;
+	char			  name[80];
+	struct fn_spec	  spec;
+	int				  fd; /* connected to the shim, non-blocking */
+	char			  sock_dir[512];
+	char			  mem_cgroup[512]; /* memory cgroup folder, or "" */
+	bool			  cgroup_v2;
+	enum
+	{
+		C_STARTING,
+		C_IDLE,
+		C_BUSY
+	} state;
+	bool	 retired; /* remove when released */
+	double	 last_used;
+	unsigned served;
+};
+
+extern int pool_init(void);
+
+/*
+ * pool_acquire: a container of spec for one request: an idle warm one, or
+ * a new one (*cold set) when fewer than spec->max_concurrency serve the
+ * function, or the first released within wait_ms.  conn (the caller's)
+ * reads the function's environment for a new container.  NULL with err
+ * filled when none could be had.
+ */
+extern struct container *pool_acquire(PGconn *conn, const struct fn_spec *spec,
+									  int wait_ms, bool *cold, char *err,
+									  size_t errlen);
+
+/* pool_release: gives c back; healthy false (or c retired) removes it. */
+extern void pool_release(struct container *c, bool healthy);
+
+/* pool_function_changed: a cpub_versions notification: the janitor
+ * drains what no longer serves and pre-warms the active version. */
+extern void pool_function_changed(const char *function_id);
+
+/* pool_drain_function: every container of the function is removed (a
+ * deleted function's cleanup job). */
+extern void pool_drain_function(const char *function_id);
+
+/* The janitor thread. */
+extern void *janitor_main(void *arg);
+
+/* pool_remove_orphans: removes this installation's containers whose
+ * worker is no longer running (found by label). */
+extern void pool_remove_orphans(PGconn *conn);
+
+/* pool_shutdown: removes every container (after the slots stopped). */
+extern void pool_shutdown(void);
+
+/* Counts for the log: containers and idle ones. */
+extern void pool_counts(int *total, int *idle);
+
+/* Memory accounting of a container's cgroup: reset the peak before a
+ * request; the peak (KiB, -1 unknown) and OOM kills so far after it. */
+extern void	 container_mem_reset(struct container *c);
+extern long	 container_mem_peak_kb(struct container *c);
+extern long	 container_oom_kills(struct container *c);
+
+/* container_exit_state: after the container died: whether the kernel's
+ * OOM killer ended it, and its exit code (podman inspect). */
+extern bool container_oom_killed(struct container *c, int *exit_code);
+
+#endif
