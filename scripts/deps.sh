@@ -17,6 +17,7 @@ PACKAGES=(
 	libpq-dev libsodium-dev libmicrohttpd-dev libjansson-dev
 	libcurl4-openssl-dev libarchive-dev
 	curl jq openssl
+	podman runc crun netavark uidmap debootstrap busybox-static
 )
 BENCH_PACKAGES=(wrk curl)
 
@@ -47,11 +48,13 @@ fi
 
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+# Wait for a dpkg lock held by another install instead of failing at once.
+APT=(apt-get -o DPkg::Lock::Timeout=600)
+$SUDO "${APT[@]}" update -qq
 # Debian starts a "main" cluster on install; we never use it, so keep it off.
 if [ ! -e /etc/postgresql-common/createcluster.d/containerpub.conf ]; then
 	$SUDO mkdir -p /etc/postgresql-common/createcluster.d
 	echo "create_main_cluster = false" |
 		$SUDO tee /etc/postgresql-common/createcluster.d/containerpub.conf >/dev/null
 fi
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+$SUDO "${APT[@]}" install -y -qq --no-install-recommends "${missing[@]}"
