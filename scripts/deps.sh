@@ -17,6 +17,12 @@ PACKAGES=(
 	libpq-dev libsodium-dev libmicrohttpd-dev libjansson-dev
 	libcurl4-openssl-dev libarchive-dev
 	curl jq openssl
+	# the worker's containers (scripts/podman.sh, scripts/images.sh; see
+	# docs/podman.md): root podman with both OCI runtimes (podman.sh picks
+	# one), netavark as the network stack podman's common files require
+	# (rather than the CNI plugins; our containers all run --network none),
+	# newuidmap for user namespaces, and what the base images are made from:
+	# debootstrap and busybox-static
 	podman runc crun netavark uidmap debootstrap busybox-static
 )
 BENCH_PACKAGES=(wrk curl)
