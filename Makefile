@@ -4,9 +4,13 @@
 #   make deps          install the Debian packages (scripts/deps.sh)
 #   make / make all    build every part (each folder that has a Makefile)
 #   make install       install the extension into the system PostgreSQL 15
-#   make run           deps + all + install, then start the platform in var/
+#   make images        build the runtimes' base images that are missing or
+#                      stale (scripts/images.sh; docs/podman.md)
+#   make run           deps + all + install + images, then start the platform
+#                      in var/
 #   make stop          stop the platform
-#   make test          deps + all + install, then every test suite (tests/run.sh)
+#   make test          deps + all + install + images, then every test suite
+#                      (tests/run.sh)
 #   make format        clang-format every C file in place
 #   make format-check  fail when a C file differs from .clang-format
 #   make bench         deps (with the benchmarks' own: scripts/deps.sh bench)
@@ -22,7 +26,7 @@ C_DIRS = pg_extension httpd worker cli tests bench
 C_FILES = $(shell find $(C_DIRS) -name '*.[ch]' -type f 2>/dev/null | sort)
 CLANG_FORMAT ?= clang-format
 
-.PHONY: all deps install run stop status test format format-check bench clean $(PARTS)
+.PHONY: all deps install images run stop status test format format-check bench clean $(PARTS)
 
 all: $(PARTS)
 
@@ -35,8 +39,12 @@ deps:
 install: all
 	$(MAKE) -C pg_extension install
 
+images:
+	scripts/images.sh
+
 run: deps
 	$(MAKE) install
+	scripts/images.sh
 	scripts/platform.sh start
 
 stop:
@@ -47,6 +55,7 @@ status:
 
 test: deps
 	$(MAKE) install
+	scripts/images.sh
 	tests/run.sh
 
 format:

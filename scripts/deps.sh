@@ -17,6 +17,13 @@ PACKAGES=(
 	libpq-dev libsodium-dev libmicrohttpd-dev libjansson-dev
 	libcurl4-openssl-dev libarchive-dev
 	curl jq openssl
+	# the worker's containers (scripts/podman.sh, scripts/images.sh; see
+	# docs/podman.md): root podman with both OCI runtimes (podman.sh picks
+	# one), netavark as the network stack podman's common files require
+	# (rather than the CNI plugins; our containers all run --network none),
+	# newuidmap for user namespaces, and what the base images are made from:
+	# debootstrap and busybox-static
+	podman runc crun netavark uidmap debootstrap busybox-static
 )
 BENCH_PACKAGES=(wrk curl)
 
@@ -47,11 +54,13 @@ fi
 
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+# Wait for a dpkg lock held by another install instead of failing at once.
+APT=(apt-get -o DPkg::Lock::Timeout=600)
+$SUDO "${APT[@]}" update -qq
 # Debian starts a "main" cluster on install; we never use it, so keep it off.
 if [ ! -e /etc/postgresql-common/createcluster.d/containerpub.conf ]; then
 	$SUDO mkdir -p /etc/postgresql-common/createcluster.d
 	echo "create_main_cluster = false" |
 		$SUDO tee /etc/postgresql-common/createcluster.d/containerpub.conf >/dev/null
 fi
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+$SUDO "${APT[@]}" install -y -qq --no-install-recommends "${missing[@]}"

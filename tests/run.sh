@@ -10,7 +10,9 @@
 # Suites: format (make format-check), unit (tests/unit, C, prove), pgtap (tests/pgtap/*.sql, pg_prove),
 # isolation (tests/isolation/specs/*.spec with expected/*.out, through
 # PostgreSQL's pg_isolation_regress), e2e (tests/e2e/*.t, bash TAP scripts,
-# prove); a suite with no files is skipped.
+# prove, with CONTAINERS_CONF from scripts/podman.sh for the ones that drive
+# Podman, which expect the base images built: make test runs make images
+# first); a suite with no files is skipped.
 # The output ends with one line "N passed, N failed" counting assertions
 # over all suites; the exit status is nonzero when anything failed.
 set -uo pipefail
@@ -226,6 +228,12 @@ shopt -s nullglob
 e2e_files=("$ROOT"/tests/e2e/*.t)
 shopt -u nullglob
 if [ ${#e2e_files[@]} -gt 0 ]; then
+	# The project's Podman setup; without it the Podman tests fail on their own.
+	if conf=$("$ROOT/scripts/podman.sh"); then
+		export CONTAINERS_CONF=$conf
+	else
+		echo "e2e: scripts/podman.sh failed; the tests that use Podman will fail"
+	fi
 	(cd "$ROOT" && PATH=$PGBIN:$PATH prove -e bash "${e2e_files[@]#"$ROOT"/}" 2>&1) |
 		tee "$out"
 	count_prove "$out" "${PIPESTATUS[0]}"
