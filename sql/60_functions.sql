@@ -51,6 +51,11 @@ CREATE TABLE cpub.functions (
 	memory_mb integer NOT NULL,
 	timeout_seconds integer NOT NULL,
 	max_concurrency integer NOT NULL,
+	-- Goes up by one whenever what the function's containers are started
+	-- with changes (its environment variables, memory, timeout or
+	-- concurrency; cpub.function_reconfigured): a worker drains containers
+	-- started under an older generation.
+	config_generation bigint NOT NULL DEFAULT 1,
 	-- public: anyone invokes; key: a signed invocation key (or a member's
 	-- session); private: the owner, or the organization's members, only.
 	visibility text NOT NULL DEFAULT 'private'
@@ -231,6 +236,29 @@ CREATE FUNCTION cpub.function_tier(f cpub.functions)
 							   function_tier.f.owner_organization_id)
 $$;
 
+-- cpub.function_limits(f): the memory, timeout and concurrency a
+-- function's containers run with: its own settings, each capped by its
+-- owner's tier as it is now (an admin may have lowered the tier, or moved
+-- the owner to another, since they were set).  Every run calls it
+-- (execution_start), so PL/pgSQL: a LANGUAGE sql body would be planned
+-- again at every call, which made it cost three times as much.
+CREATE FUNCTION cpub.function_limits(f cpub.functions, OUT memory_mb integer,
+									 OUT timeout_seconds integer,
+									 OUT max_concurrency integer)
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+DECLARE
+	t cpub.tiers := cpub.function_tier(function_limits.f);
+BEGIN
+	function_limits.memory_mb := least(function_limits.f.memory_mb, t.max_memory_mb);
+	function_limits.timeout_seconds := least(function_limits.f.timeout_seconds,
+											 t.max_timeout_seconds);
+	function_limits.max_concurrency := least(function_limits.f.max_concurrency,
+											 t.max_concurrency);
+END
+$$;
+
 -- cpub.owner_usage_lock(owner_id): the owner's usage row, made when missing
 -- and locked by an update (so that concurrent creations under REPEATABLE
 -- READ fail with 40001 instead of both passing a count), with the month
@@ -381,14 +409,39 @@ END
 $$;
 
 -- cpub.versions_changed(function_id): tells workers (LISTEN cpub_versions)
--- that a function's active version changed or the function went away, so
--- they warm the new version and drain the old one.  Delivered at commit.
+-- that a function's active version or configuration changed, or the
+-- function went away, so they warm what it serves now
+-- (cpub_worker.function_runtime) and drain the rest.  Delivered at commit.
 CREATE FUNCTION cpub.versions_changed(function_id uuid)
 	RETURNS void
 	LANGUAGE sql VOLATILE
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT pg_catalog.pg_notify('cpub_versions', versions_changed.function_id::text)
+$$;
+
+-- cpub.function_reconfigured(function_id): what the function's containers
+-- are started with changed in this transaction (its environment variables;
+-- its memory, timeout or concurrency): its config_generation goes up by one
+-- and workers are told (cpub.versions_changed), so that containers started
+-- before the change stop serving at once.  The caller holds the
+-- function's row lock (cpub.function_ref with lock).  Returns the new
+-- generation.
+CREATE FUNCTION cpub.function_reconfigured(function_id uuid)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+DECLARE
+	generation bigint;
+BEGIN
+	UPDATE cpub.functions f
+	   SET config_generation = f.config_generation + 1
+	 WHERE f.id = function_reconfigured.function_id
+	RETURNING f.config_generation INTO generation;
+	PERFORM cpub.versions_changed(function_reconfigured.function_id);
+	RETURN generation;
+END
 $$;
 
 --
@@ -628,6 +681,8 @@ GRANT EXECUTE ON FUNCTION cpub_api.function_list(text, text, integer)
 -- max_concurrency, visibility, metadata): changes the settings given (NULL:
 -- unchanged), checked as at creation.  Memory, timeout, concurrency and
 -- visibility apply to the next invocation; the runtime to the next deploy.
+-- A new memory, timeout or concurrency is a new configuration
+-- (cpub.function_reconfigured): workers replace the running containers.
 CREATE FUNCTION cpub_api.function_update(function text,
 										 runtime text DEFAULT NULL,
 										 memory_mb integer DEFAULT NULL,
@@ -665,6 +720,9 @@ BEGIN
 	 WHERE k.key IN ('runtime', 'memory_mb', 'timeout_seconds',
 					 'max_concurrency', 'visibility', 'metadata')
 	   AND k.value IS DISTINCT FROM old -> k.key;
+	IF changes ?| ARRAY['memory_mb', 'timeout_seconds', 'max_concurrency'] THEN
+		PERFORM cpub.function_reconfigured(f.id);
+	END IF;
 	IF changes IS NOT NULL THEN
 		PERFORM cpub.function_audit('function.update', f,
 			pg_catalog.jsonb_build_object('changes', changes));

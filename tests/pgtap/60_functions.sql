@@ -4,7 +4,7 @@
 -- tier's caps; organizations; references by id, NAME and ORG/NAME;
 -- privileges, row-level security and audit.
 BEGIN;
-SELECT plan(290);
+SELECT plan(294);
 
 -- Fixtures, as superuser.  o: owner of acme, a: its admin, m: its member,
 -- p: another admin of acme whose own tier is pro, x: outsider, q: fills the
@@ -313,7 +313,20 @@ SELECT throws_ok($$SELECT cpub_api.function_update('nope', memory_mb => 64)$$, '
 	'function "nope" not found', 'function_update: unknown function');
 SELECT results_eq($$SELECT memory_mb, visibility FROM cpub_api.function_get('hello')$$,
 	$$VALUES (64, 'key'::text)$$, 'a refused update changes nothing');
+SELECT lives_ok($$SELECT cpub_api.function_update('api', runtime => 'c', visibility => 'key',
+												  metadata => '{}')$$,
+	'function_update: runtime, visibility and metadata only');
 RESET ROLE;
+SELECT results_eq($$SELECT name, config_generation FROM cpub.functions
+	 WHERE name IN ('hello', 'api', 'sh') ORDER BY name$$,
+	$$VALUES ('api'::text, 2::bigint), ('hello', 2), ('sh', 1)$$,
+	'a new memory or concurrency is a new config generation; nothing new, a refused update, a new runtime, visibility or metadata is not');
+SET LOCAL ROLE cpub_developer;
+SELECT lives_ok($$SELECT cpub_api.function_update('api', timeout_seconds => 20)$$,
+	'function_update: a new timeout alone');
+RESET ROLE;
+SELECT is((SELECT config_generation FROM cpub.functions WHERE id = :'api_id'), 3::bigint,
+	'a new timeout is a new config generation too');
 SELECT results_eq(format($$SELECT detail->'changes', detail->>'name' FROM cpub.audit_log
 	 WHERE action = 'function.update' AND target_id = %L$$, :'hello_id'),
 	$$VALUES ('{"memory_mb": {"from": 128, "to": 64}, "visibility": {"from": "private", "to": "key"},
