@@ -1156,3 +1156,60 @@ END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_worker.build_finish(uuid, boolean, text, text, text)
 	TO cpub_worker;
+
+--
+-- Worker API: serving versions.
+--
+
+-- cpub_worker.function_runtime(function_id): what a function serves now,
+-- for a worker told on cpub_versions that it changed: its active version
+-- (ready, with an image), that version's runtime and image, the memory,
+-- timeout and concurrency its containers run with (capped by the owner's
+-- tier as execution_start caps them, cpub.function_limits) and its
+-- config_generation.  A worker pre-warms one container of it and drains
+-- containers of any other version or generation.  No row when the function
+-- is unknown, deleted or has no active version: drain them all.
+-- LANGUAGE sql: PL/pgSQL refuses a result column named like an argument.
+CREATE FUNCTION cpub_worker.function_runtime(function_id uuid)
+	RETURNS TABLE (function_id uuid, version_id uuid, version integer,
+				   runtime text, image text, memory_mb integer,
+				   timeout_seconds integer, max_concurrency integer,
+				   config_generation bigint)
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+	SELECT f.id, v.id, v.version, v.runtime, v.image, l.memory_mb,
+		   l.timeout_seconds, l.max_concurrency, f.config_generation
+	  FROM cpub.functions f
+	  JOIN cpub.function_versions v ON v.id = f.active_version_id
+	 CROSS JOIN LATERAL cpub.function_limits(f) l
+	 WHERE f.id = function_runtime.function_id
+	   AND f.status = 'active' AND f.deleted_at IS NULL
+	   AND v.status = 'ready' AND v.image IS NOT NULL
+$$;
+GRANT EXECUTE ON FUNCTION cpub_worker.function_runtime(uuid) TO cpub_worker;
+
+-- cpub_worker.version_archive(version_id): a ready version's archive and
+-- image name, for a worker on a host that lacks the image (several hosts
+-- and no registry) to build it again there, under the same name.  Changes
+-- nothing: the version stays ready, its build log and image as they are.
+-- No row when the version is unknown or not ready, its function is deleted
+-- or its archive is gone.  (Archives are kept while their function lives:
+-- only cpub_api.function_delete drops them.)
+-- LANGUAGE sql: PL/pgSQL refuses a result column named like an argument.
+CREATE FUNCTION cpub_worker.version_archive(version_id uuid)
+	RETURNS TABLE (version_id uuid, function_id uuid, function_name text,
+				   version integer, runtime text, archive bytea,
+				   archive_sha256 text, image text)
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+	SELECT v.id, f.id, f.name, v.version, v.runtime, v.archive,
+		   pg_catalog.encode(v.archive_sha256, 'hex'), v.image
+	  FROM cpub.function_versions v
+	  JOIN cpub.functions f ON f.id = v.function_id
+	 WHERE v.id = version_archive.version_id
+	   AND v.status = 'ready' AND v.archive IS NOT NULL
+	   AND f.deleted_at IS NULL
+$$;
+GRANT EXECUTE ON FUNCTION cpub_worker.version_archive(uuid) TO cpub_worker;
