@@ -592,6 +592,19 @@ BEGIN
 END
 $$;
 
+-- cpub.worker_alive(w): whether a worker is alive: not stopped, and its
+-- last heartbeat within worker_timeout.  One that is not is dead even
+-- before a claim or maintenance marks it stopped (cpub.workers_reap).
+CREATE FUNCTION cpub.worker_alive(w cpub.workers)
+	RETURNS boolean
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+	SELECT worker_alive.w.stopped_at IS NULL
+	   AND worker_alive.w.heartbeat_at
+		   >= pg_catalog.now() - cpub.setting_interval('worker_timeout')
+$$;
+
 -- cpub.worker_check(worker_id): the worker's row, for the calls off the
 -- claim path.  P0002 for an unknown worker, 55Q05 for a stopped one.
 CREATE FUNCTION cpub.worker_check(worker_id uuid)
@@ -1349,9 +1362,9 @@ GRANT EXECUTE ON FUNCTION cpub_admin.queue_stats() TO cpub_admin_viewer;
 
 -- cpub_admin.workers(include_stopped): live workers (and stopped ones, kept
 -- for worker_retention, with include_stopped), oldest first, with the jobs
--- each holds and whether it is alive (not stopped, heartbeat within
--- worker_timeout; a dead one is marked stopped by the next claim or
--- maintenance).
+-- each holds and whether it is alive (cpub.worker_alive: not stopped,
+-- heartbeat within worker_timeout; a dead one is marked stopped by the
+-- next claim or maintenance).
 CREATE FUNCTION cpub_admin.workers(include_stopped boolean DEFAULT false)
 	RETURNS TABLE (id uuid, host text, pid integer, version text,
 				   capabilities text[], started_at timestamptz,
@@ -1361,9 +1374,7 @@ CREATE FUNCTION cpub_admin.workers(include_stopped boolean DEFAULT false)
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT w.id, w.host, w.pid, w.version, w.capabilities, w.started_at,
-		   w.heartbeat_at, w.stopped_at,
-		   w.stopped_at IS NULL
-			 AND w.heartbeat_at >= now() - cpub.setting_interval('worker_timeout'),
+		   w.heartbeat_at, w.stopped_at, cpub.worker_alive(w),
 		   (SELECT count(*) FROM cpub.jobs j
 			 WHERE j.state = 'running' AND j.lease_owner = w.id)
 	  FROM cpub.workers w
