@@ -99,10 +99,10 @@ SELECT is_empty($$
 	SELECT c.relname::text FROM pg_class c
 	  JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE n.nspname = 'cpub' AND c.relkind = 'r'
-	   AND c.relname <> 'setting_defaults'
+	   AND c.relname NOT IN ('setting_defaults', 'installation')
 	   AND c.oid <> ALL ((SELECT extconfig FROM pg_extension
 						   WHERE extname = 'containerpub')::oid[])
-$$, 'every data table is kept by pg_dump (pg_extension_config_dump)');
+$$, 'every data table is kept by pg_dump (pg_extension_config_dump), but the two CREATE EXTENSION makes: setting_defaults and installation (a restore is a new installation)');
 
 SELECT is_empty($$
 	SELECT name FROM our_routines
