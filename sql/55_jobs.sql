@@ -134,6 +134,23 @@ CREATE INDEX workers_stopped ON cpub.workers (stopped_at) WHERE stopped_at IS NO
 ALTER TABLE cpub.workers ENABLE ROW LEVEL SECURITY;
 SELECT pg_catalog.pg_extension_config_dump('cpub.workers', '');
 
+-- This installation of the platform: one row with a random id, made by
+-- CREATE EXTENSION and never changed (cpub_worker.installation_id).
+-- Workers label their Podman containers with it and touch no container
+-- without it, so that two platforms sharing a machine never stop each
+-- other's.  Not dumped, like setting_defaults: a restored dump may run
+-- beside its original on the same machine, so it is another installation
+-- and CREATE EXTENSION gives it a new id.  A physical copy (a promoted
+-- replica, CREATE DATABASE ... TEMPLATE) keeps the id: never run one on
+-- the same machines as its original.
+CREATE TABLE cpub.installation (
+	only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+	id uuid NOT NULL DEFAULT gen_random_uuid(),
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO cpub.installation DEFAULT VALUES;
+ALTER TABLE cpub.installation ENABLE ROW LEVEL SECURITY;
+
 -- The maintenance schedule: at most one row, made by the first
 -- cpub_worker.maintenance_schedule() call.
 CREATE TABLE cpub.maintenance_schedule (
@@ -592,6 +609,19 @@ BEGIN
 END
 $$;
 
+-- cpub.worker_alive(w): whether a worker is alive: not stopped, and its
+-- last heartbeat within worker_timeout.  One that is not is dead even
+-- before a claim or maintenance marks it stopped (cpub.workers_reap).
+CREATE FUNCTION cpub.worker_alive(w cpub.workers)
+	RETURNS boolean
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+	SELECT worker_alive.w.stopped_at IS NULL
+	   AND worker_alive.w.heartbeat_at
+		   >= pg_catalog.now() - cpub.setting_interval('worker_timeout')
+$$;
+
 -- cpub.worker_check(worker_id): the worker's row, for the calls off the
 -- claim path.  P0002 for an unknown worker, 55Q05 for a stopped one.
 CREATE FUNCTION cpub.worker_check(worker_id uuid)
@@ -760,6 +790,44 @@ BEGIN
 END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_worker.worker_deregister(uuid) TO cpub_worker;
+
+-- cpub_worker.workers_running(ids): those of the given worker ids that are
+-- registered and alive (cpub.worker_alive), each once, in id order.  A
+-- starting worker lists the containers labelled with this installation's
+-- id and removes those whose worker is not in the result: that worker is
+-- gone (deregistered, or silent for longer than worker_timeout, so its
+-- jobs were or will be taken back), and no one else would remove them.
+-- 22004 when ids is NULL or holds NULL.
+CREATE FUNCTION cpub_worker.workers_running(ids uuid[])
+	RETURNS uuid[]
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+BEGIN
+	IF workers_running.ids IS NULL
+	   OR pg_catalog.array_position(workers_running.ids, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'worker ids must not be NULL or hold NULL'
+			USING ERRCODE = '22004',
+				  HINT = 'Pass the ids of the workers, ''{}'' for none.';
+	END IF;
+	RETURN ARRAY(SELECT w.id FROM cpub.workers w
+				  WHERE w.id = ANY (workers_running.ids) AND cpub.worker_alive(w)
+				  ORDER BY w.id);
+END
+$$;
+GRANT EXECUTE ON FUNCTION cpub_worker.workers_running(uuid[]) TO cpub_worker;
+
+-- cpub_worker.installation_id(): this installation's id (cpub.installation),
+-- the same at every call: the worker labels its containers with it, and
+-- lists and removes only containers that carry it.
+CREATE FUNCTION cpub_worker.installation_id()
+	RETURNS uuid
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+	SELECT i.id FROM cpub.installation i
+$$;
+GRANT EXECUTE ON FUNCTION cpub_worker.installation_id() TO cpub_worker;
 
 -- cpub_worker.job_complete_and_claim(worker_id, done, kinds, limit, lease):
 -- completes the jobs done (as job_complete; '{}' for none), then claims up
@@ -1349,9 +1417,9 @@ GRANT EXECUTE ON FUNCTION cpub_admin.queue_stats() TO cpub_admin_viewer;
 
 -- cpub_admin.workers(include_stopped): live workers (and stopped ones, kept
 -- for worker_retention, with include_stopped), oldest first, with the jobs
--- each holds and whether it is alive (not stopped, heartbeat within
--- worker_timeout; a dead one is marked stopped by the next claim or
--- maintenance).
+-- each holds and whether it is alive (cpub.worker_alive: not stopped,
+-- heartbeat within worker_timeout; a dead one is marked stopped by the
+-- next claim or maintenance).
 CREATE FUNCTION cpub_admin.workers(include_stopped boolean DEFAULT false)
 	RETURNS TABLE (id uuid, host text, pid integer, version text,
 				   capabilities text[], started_at timestamptz,
@@ -1361,9 +1429,7 @@ CREATE FUNCTION cpub_admin.workers(include_stopped boolean DEFAULT false)
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT w.id, w.host, w.pid, w.version, w.capabilities, w.started_at,
-		   w.heartbeat_at, w.stopped_at,
-		   w.stopped_at IS NULL
-			 AND w.heartbeat_at >= now() - cpub.setting_interval('worker_timeout'),
+		   w.heartbeat_at, w.stopped_at, cpub.worker_alive(w),
 		   (SELECT count(*) FROM cpub.jobs j
 			 WHERE j.state = 'running' AND j.lease_owner = w.id)
 	  FROM cpub.workers w

@@ -51,6 +51,11 @@ CREATE TABLE cpub.functions (
 	memory_mb integer NOT NULL,
 	timeout_seconds integer NOT NULL,
 	max_concurrency integer NOT NULL,
+	-- Goes up by one whenever what the function's containers are started
+	-- with changes (its environment variables, memory, timeout or
+	-- concurrency; cpub.function_reconfigured): a worker drains containers
+	-- started under an older generation.
+	config_generation bigint NOT NULL DEFAULT 1,
 	-- public: anyone invokes; key: a signed invocation key (or a member's
 	-- session); private: the owner, or the organization's members, only.
 	visibility text NOT NULL DEFAULT 'private'
@@ -231,6 +236,29 @@ CREATE FUNCTION cpub.function_tier(f cpub.functions)
 							   function_tier.f.owner_organization_id)
 $$;
 
+-- cpub.function_limits(f): the memory, timeout and concurrency a
+-- function's containers run with: its own settings, each capped by its
+-- owner's tier as it is now (an admin may have lowered the tier, or moved
+-- the owner to another, since they were set).  Every run calls it
+-- (execution_start), so PL/pgSQL: a LANGUAGE sql body would be planned
+-- again at every call, which made it cost three times as much.
+CREATE FUNCTION cpub.function_limits(f cpub.functions, OUT memory_mb integer,
+									 OUT timeout_seconds integer,
+									 OUT max_concurrency integer)
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+DECLARE
+	t cpub.tiers := cpub.function_tier(function_limits.f);
+BEGIN
+	function_limits.memory_mb := least(function_limits.f.memory_mb, t.max_memory_mb);
+	function_limits.timeout_seconds := least(function_limits.f.timeout_seconds,
+											 t.max_timeout_seconds);
+	function_limits.max_concurrency := least(function_limits.f.max_concurrency,
+											 t.max_concurrency);
+END
+$$;
+
 -- cpub.owner_usage_lock(owner_id): the owner's usage row, made when missing
 -- and locked by an update (so that concurrent creations under REPEATABLE
 -- READ fail with 40001 instead of both passing a count), with the month
@@ -381,14 +409,39 @@ END
 $$;
 
 -- cpub.versions_changed(function_id): tells workers (LISTEN cpub_versions)
--- that a function's active version changed or the function went away, so
--- they warm the new version and drain the old one.  Delivered at commit.
+-- that a function's active version or configuration changed, or the
+-- function went away, so they warm what it serves now
+-- (cpub_worker.function_runtime) and drain the rest.  Delivered at commit.
 CREATE FUNCTION cpub.versions_changed(function_id uuid)
 	RETURNS void
 	LANGUAGE sql VOLATILE
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT pg_catalog.pg_notify('cpub_versions', versions_changed.function_id::text)
+$$;
+
+-- cpub.function_reconfigured(function_id): what the function's containers
+-- are started with changed in this transaction (its environment variables;
+-- its memory, timeout or concurrency): its config_generation goes up by one
+-- and workers are told (cpub.versions_changed), so that containers started
+-- before the change stop serving at once.  The caller holds the
+-- function's row lock (cpub.function_ref with lock).  Returns the new
+-- generation.
+CREATE FUNCTION cpub.function_reconfigured(function_id uuid)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+DECLARE
+	generation bigint;
+BEGIN
+	UPDATE cpub.functions f
+	   SET config_generation = f.config_generation + 1
+	 WHERE f.id = function_reconfigured.function_id
+	RETURNING f.config_generation INTO generation;
+	PERFORM cpub.versions_changed(function_reconfigured.function_id);
+	RETURN generation;
+END
 $$;
 
 --
@@ -628,6 +681,8 @@ GRANT EXECUTE ON FUNCTION cpub_api.function_list(text, text, integer)
 -- max_concurrency, visibility, metadata): changes the settings given (NULL:
 -- unchanged), checked as at creation.  Memory, timeout, concurrency and
 -- visibility apply to the next invocation; the runtime to the next deploy.
+-- A new memory, timeout or concurrency is a new configuration
+-- (cpub.function_reconfigured): workers replace the running containers.
 CREATE FUNCTION cpub_api.function_update(function text,
 										 runtime text DEFAULT NULL,
 										 memory_mb integer DEFAULT NULL,
@@ -665,6 +720,9 @@ BEGIN
 	 WHERE k.key IN ('runtime', 'memory_mb', 'timeout_seconds',
 					 'max_concurrency', 'visibility', 'metadata')
 	   AND k.value IS DISTINCT FROM old -> k.key;
+	IF changes ?| ARRAY['memory_mb', 'timeout_seconds', 'max_concurrency'] THEN
+		PERFORM cpub.function_reconfigured(f.id);
+	END IF;
 	IF changes IS NOT NULL THEN
 		PERFORM cpub.function_audit('function.update', f,
 			pg_catalog.jsonb_build_object('changes', changes));
@@ -1098,3 +1156,60 @@ END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_worker.build_finish(uuid, boolean, text, text, text)
 	TO cpub_worker;
+
+--
+-- Worker API: serving versions.
+--
+
+-- cpub_worker.function_runtime(function_id): what a function serves now,
+-- for a worker told on cpub_versions that it changed: its active version
+-- (ready, with an image), that version's runtime and image, the memory,
+-- timeout and concurrency its containers run with (capped by the owner's
+-- tier as execution_start caps them, cpub.function_limits) and its
+-- config_generation.  A worker pre-warms one container of it and drains
+-- containers of any other version or generation.  No row when the function
+-- is unknown, deleted or has no active version: drain them all.
+-- LANGUAGE sql: PL/pgSQL refuses a result column named like an argument.
+CREATE FUNCTION cpub_worker.function_runtime(function_id uuid)
+	RETURNS TABLE (function_id uuid, version_id uuid, version integer,
+				   runtime text, image text, memory_mb integer,
+				   timeout_seconds integer, max_concurrency integer,
+				   config_generation bigint)
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+	SELECT f.id, v.id, v.version, v.runtime, v.image, l.memory_mb,
+		   l.timeout_seconds, l.max_concurrency, f.config_generation
+	  FROM cpub.functions f
+	  JOIN cpub.function_versions v ON v.id = f.active_version_id
+	 CROSS JOIN LATERAL cpub.function_limits(f) l
+	 WHERE f.id = function_runtime.function_id
+	   AND f.status = 'active' AND f.deleted_at IS NULL
+	   AND v.status = 'ready' AND v.image IS NOT NULL
+$$;
+GRANT EXECUTE ON FUNCTION cpub_worker.function_runtime(uuid) TO cpub_worker;
+
+-- cpub_worker.version_archive(version_id): a ready version's archive and
+-- image name, for a worker on a host that lacks the image (several hosts
+-- and no registry) to build it again there, under the same name.  Changes
+-- nothing: the version stays ready, its build log and image as they are.
+-- No row when the version is unknown or not ready, its function is deleted
+-- or its archive is gone.  (Archives are kept while their function lives:
+-- only cpub_api.function_delete drops them.)
+-- LANGUAGE sql: PL/pgSQL refuses a result column named like an argument.
+CREATE FUNCTION cpub_worker.version_archive(version_id uuid)
+	RETURNS TABLE (version_id uuid, function_id uuid, function_name text,
+				   version integer, runtime text, archive bytea,
+				   archive_sha256 text, image text)
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+	SELECT v.id, f.id, f.name, v.version, v.runtime, v.archive,
+		   pg_catalog.encode(v.archive_sha256, 'hex'), v.image
+	  FROM cpub.function_versions v
+	  JOIN cpub.functions f ON f.id = v.function_id
+	 WHERE v.id = version_archive.version_id
+	   AND v.status = 'ready' AND v.archive IS NOT NULL
+	   AND f.deleted_at IS NULL
+$$;
+GRANT EXECUTE ON FUNCTION cpub_worker.version_archive(uuid) TO cpub_worker;

@@ -18,6 +18,9 @@
 -- letters, digits and underscores (not starting with a digit or CPUB_, at
 -- most 128 characters); values at most 32768 bytes; per function at most
 -- 100 variables and 65536 bytes of names and values together (54Q02).
+-- Every set or unset is a new configuration of the function
+-- (cpub.function_reconfigured): workers replace its running containers,
+-- which hold the old values.
 --
 -- Invocation keys: a secret "cpk_<key id>_<43 characters>" shown once, at
 -- create and roll; only its SHA-256, the signing key, is stored, sealed.
@@ -285,7 +288,8 @@ END
 $$;
 
 -- cpub_api.function_env_set(function, name, value): sets one variable
--- (creates or replaces it).  The audit record names it, without the value.
+-- (creates or replaces it, even with the same value: a new configuration
+-- all the same).  The audit record names it, without the value.
 CREATE FUNCTION cpub_api.function_env_set(function text, name text, value text)
 	RETURNS cpub_api.env_var_info
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -298,6 +302,7 @@ BEGIN
 	e := cpub.env_write(f, cpub.env_check_name(function_env_set.name),
 						function_env_set.value);
 	PERFORM cpub.env_check_totals(f);
+	PERFORM cpub.function_reconfigured(f.id);
 	PERFORM cpub.function_audit('function.env_set', f,
 		pg_catalog.jsonb_build_object('names', pg_catalog.jsonb_build_array(e.name)));
 	RETURN ROW(e.name, e.created_at, e.updated_at)::cpub_api.env_var_info;
@@ -348,6 +353,7 @@ BEGIN
 		RETURN NEXT ROW(e.name, e.created_at, e.updated_at)::cpub_api.env_var_info;
 	END LOOP;
 	PERFORM cpub.env_check_totals(f);
+	PERFORM cpub.function_reconfigured(f.id);
 	PERFORM cpub.function_audit('function.env_set', f,
 		pg_catalog.jsonb_build_object('names', pg_catalog.to_jsonb(names)));
 END
@@ -389,6 +395,7 @@ BEGIN
 	END IF;
 	DELETE FROM cpub.function_env e WHERE e.function_id = f.id AND e.name = ANY (wanted);
 	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM cpub.function_reconfigured(f.id);
 	PERFORM cpub.function_audit('function.env_unset', f,
 		pg_catalog.jsonb_build_object('names', pg_catalog.to_jsonb(wanted)));
 	RETURN n;
@@ -417,8 +424,11 @@ $$;
 GRANT EXECUTE ON FUNCTION cpub_api.function_env_list(text) TO cpub_developer;
 
 -- cpub_worker.function_env(function_id): a live function's variables with
--- their values, to start its containers with.  P0002 for an unknown or
--- deleted function; 55Q02/55Q03 when a value cannot be decrypted.
+-- their values, to start its containers with.  Read it after the
+-- config_generation the container is labelled with (execution_start,
+-- function_runtime), or in the same transaction: then the values are never
+-- older than the generation.  P0002 for an unknown or deleted function;
+-- 55Q02/55Q03 when a value cannot be decrypted.
 CREATE FUNCTION cpub_worker.function_env(function_id uuid)
 	RETURNS TABLE (name text, value text)
 	LANGUAGE plpgsql STABLE SECURITY DEFINER

@@ -767,8 +767,10 @@ GRANT EXECUTE ON FUNCTION cpub_api.metrics_series(text, text, text, timestamptz,
 
 -- cpub_worker.execution_start(execution_id, worker_id): marks a queued
 -- execution (or, on a retried job, a running one) running and returns what
--- the run needs: the request, the version's image and the function's
--- settings capped by its owner's current tier.  When the execution cannot
+-- the run needs: the request, the version's image, the function's
+-- settings capped by its owner's current tier (cpub.function_limits) and
+-- its config_generation (a warm container of the same version started
+-- under another generation must not serve it).  When the execution cannot
 -- run any more (its function was deleted or changed its active version
 -- away from nothing) it is finished as rejected and no row is returned;
 -- no row either when it finished already.
@@ -779,7 +781,7 @@ CREATE FUNCTION cpub_worker.execution_start(execution_id uuid, worker_id uuid)
 				   max_concurrency integer, trigger text,
 				   request_method text, request_path text,
 				   request_query text, request_headers jsonb,
-				   request_body bytea)
+				   request_body bytea, config_generation bigint)
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
@@ -787,7 +789,6 @@ DECLARE
 	e cpub.executions;
 	f cpub.functions;
 	v cpub.function_versions;
-	t cpub.tiers;
 BEGIN
 	SELECT e2.* INTO e FROM cpub.executions e2
 	 WHERE e2.id = execution_start.execution_id FOR UPDATE;
@@ -804,17 +805,15 @@ BEGIN
 								  ELSE 'the version is not available' END);
 		RETURN;
 	END IF;
-	t := cpub.function_tier(f);
 	UPDATE cpub.executions e2
 	   SET status = 'running', started_at = pg_catalog.clock_timestamp(),
 		   worker_id = execution_start.worker_id
 	 WHERE e2.id = e.id;
 	RETURN QUERY SELECT f.id, v.id, v.version, v.runtime, v.image,
-		least(f.memory_mb, t.max_memory_mb),
-		least(f.timeout_seconds, t.max_timeout_seconds),
-		least(f.max_concurrency, t.max_concurrency),
+		l.memory_mb, l.timeout_seconds, l.max_concurrency,
 		e.trigger, e.request_method, e.request_path, e.request_query,
-		e.request_headers, e.request_body;
+		e.request_headers, e.request_body, f.config_generation
+	  FROM cpub.function_limits(f) l;
 END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_worker.execution_start(uuid, uuid) TO cpub_worker;

@@ -2,7 +2,8 @@
 # tests/e2e/notify.t: the notifications that wake workers and waiting HTTP
 # requests, seen by a real LISTENing session while another session works:
 # cpub_jobs when a build or run job is enqueued, cpub_versions when a
-# version becomes active, cpub_executions with "ID STATUS FUNCTION_ID" when
+# version becomes active or the function's containers need a new
+# configuration, cpub_executions with "ID STATUS FUNCTION_ID" when
 # an execution finishes (waking both its caller and the followers of the
 # function's logs); and nothing for work that is rolled back.
 #
@@ -32,7 +33,7 @@ listen()
 		sed -n 's/^Asynchronous notification "\([a-z_]*\)" with payload "\(.*\)" received.*/\1 \2/p'
 }
 
-echo "1..6"
+echo "1..7"
 
 out=$(mktemp)
 trap 'rm -f "$out"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1' EXIT
@@ -69,6 +70,23 @@ q "SELECT cpub_worker.build_start('$vid')" >/dev/null &&
 wait
 [ "$(cat "$out")" = "cpub_versions $fid" ]
 ok $? "cpub_versions names the function whose active version changed"
+
+# A new environment variable and a new memory size each send it again, at
+# their commits (workers replace the containers started with the old
+# configuration), with a new config generation each; a change the
+# containers do not see (metadata) sends nothing.
+listen 2 cpub_versions >"$out" &
+sleep 0.5
+psql -X -q -d "$DB" -v ON_ERROR_STOP=1 >/dev/null <<EOF
+BEGIN; $as_user SELECT cpub_api.function_env_set('hello', 'GREETING', 'hi'); COMMIT;
+BEGIN; $as_user SELECT cpub_api.function_update('hello', memory_mb => 64); COMMIT;
+BEGIN; $as_user SELECT cpub_api.function_update('hello', metadata => '{"team": "core"}'); COMMIT;
+EOF
+wait
+[ "$(cat "$out")" = "cpub_versions $fid
+cpub_versions $fid" ] &&
+	[ "$(q "SELECT config_generation FROM cpub.functions WHERE id = '$fid'")" = 3 ]
+ok $? "cpub_versions names the function at each new configuration, and only then"
 
 # An anonymous invocation of the public function enqueues a run job.
 listen 2 cpub_jobs >"$out" &

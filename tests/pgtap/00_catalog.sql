@@ -1,7 +1,7 @@
 -- tests/pgtap/00_catalog.sql: structural rules of the extension, checked on
 -- the catalog so that a new function or table cannot break them unnoticed.
 BEGIN;
-SELECT plan(13);
+SELECT plan(15);
 
 CREATE TEMP VIEW our_routines AS
 SELECT p.oid, p.oid::regprocedure::text AS name, n.nspname AS schema,
@@ -99,10 +99,10 @@ SELECT is_empty($$
 	SELECT c.relname::text FROM pg_class c
 	  JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE n.nspname = 'cpub' AND c.relkind = 'r'
-	   AND c.relname <> 'setting_defaults'
+	   AND c.relname NOT IN ('setting_defaults', 'installation')
 	   AND c.oid <> ALL ((SELECT extconfig FROM pg_extension
 						   WHERE extname = 'containerpub')::oid[])
-$$, 'every data table is kept by pg_dump (pg_extension_config_dump)');
+$$, 'every data table is kept by pg_dump (pg_extension_config_dump), but the two CREATE EXTENSION makes: setting_defaults and installation (a restore is a new installation)');
 
 SELECT is_empty($$
 	SELECT name FROM our_routines
@@ -129,6 +129,37 @@ SELECT is_empty($$
 	   AND (has_function_privilege('cpub_developer', oid, 'EXECUTE')
 			OR has_function_privilege('cpub_anon', oid, 'EXECUTE'))
 $$, 'developers and anonymous callers cannot call admin or worker functions');
+
+SELECT set_eq($$
+	SELECT name FROM our_routines
+	 WHERE has_function_privilege('cpub_worker', oid, 'EXECUTE')
+$$, ARRAY['cpub_worker.worker_register(text,integer,text[],text)',
+		  'cpub_worker.worker_heartbeat(uuid)',
+		  'cpub_worker.worker_deregister(uuid)',
+		  'cpub_worker.workers_running(uuid[])',
+		  'cpub_worker.installation_id()',
+		  'cpub_worker.job_complete_and_claim(uuid,bigint[],text[],integer,interval)',
+		  'cpub_worker.job_claim(uuid,text[],integer,interval)',
+		  'cpub_worker.job_complete(uuid,bigint[])',
+		  'cpub_worker.job_heartbeat(uuid,bigint[],interval)',
+		  'cpub_worker.job_fail(uuid,bigint,text,boolean)',
+		  'cpub_worker.maintenance_schedule()',
+		  'cpub_worker.maintenance_run()',
+		  'cpub_worker.purge_expired_sessions()',
+		  'cpub_worker.build_start(uuid)',
+		  'cpub_worker.build_finish(uuid,boolean,text,text,text)',
+		  'cpub_worker.function_runtime(uuid)',
+		  'cpub_worker.version_archive(uuid)',
+		  'cpub_worker.function_env(uuid)',
+		  'cpub_worker.execution_start(uuid,uuid)',
+		  'cpub_worker.execution_finish(uuid,uuid,integer,jsonb,bytea,text,text,text,double precision,bigint,boolean)'],
+   'cpub_worker can call exactly the worker functions (README.md lists them)');
+
+SELECT is_empty($$
+	SELECT name FROM our_routines r, aclexplode(r.proacl) a
+	 WHERE r.schema = 'cpub_worker'
+	   AND a.grantee NOT IN (r.proowner, 'cpub_worker'::regrole)
+$$, 'worker functions are granted to cpub_worker alone');
 
 SELECT is_empty($$
 	SELECT r.rolname::text FROM pg_roles r

@@ -6,7 +6,7 @@
 -- the queue's head) at most every second, which in one transaction is
 -- once: pg_temp.housekeeping_due() makes it due again.
 BEGIN;
-SELECT plan(138);
+SELECT plan(149);
 
 -- Workers with known ids: a does every kind, b only builds, c is for the
 -- dead-worker tests.
@@ -66,6 +66,12 @@ SELECT throws_ok($$SELECT * FROM cpub_worker.job_complete_and_claim('a0000000-00
 SELECT throws_ok($$SELECT cpub_worker.worker_heartbeat('a0000000-0000-0000-0000-00000000000a')$$,
 				 '42501', NULL, 'an anonymous caller cannot heartbeat');
 RESET ROLE;
+SET LOCAL ROLE cpub_developer;
+SELECT throws_ok($$SELECT cpub_worker.workers_running('{}')$$, '42501', NULL,
+				 'a developer cannot ask which workers run');
+SELECT throws_ok($$SELECT cpub_worker.installation_id()$$, '42501', NULL,
+				 'nor for the installation''s id');
+RESET ROLE;
 SET LOCAL ROLE cpub_admin_full;
 SELECT throws_ok($$SELECT * FROM cpub_worker.job_claim('a0000000-0000-0000-0000-00000000000a', NULL)$$,
 				 '42501', NULL, 'an admin cannot claim jobs');
@@ -97,6 +103,21 @@ SELECT throws_ok($$SELECT cpub_worker.worker_register('h', 1, '{}')$$, '22023',
 SELECT throws_ok($$SELECT cpub_worker.worker_register('h', 1, '{run,deploy}')$$, '22023',
 				 'invalid job kinds {run,deploy}', 'an unknown kind is refused');
 RESET ROLE;
+
+--
+-- The installation's id, which the worker labels its containers with.
+--
+SELECT id AS installation FROM cpub.installation \gset
+SET LOCAL ROLE cpub_worker;
+SELECT is(cpub_worker.installation_id(), :'installation'::uuid,
+		  'installation_id: the id CREATE EXTENSION made');
+SELECT is(cpub_worker.installation_id(), cpub_worker.installation_id(),
+		  'installation_id: the same at every call');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM cpub.installation), 1, 'one installation, one row');
+SELECT ok('cpub.installation'::regclass <> ALL ((SELECT extconfig FROM pg_extension
+												 WHERE extname = 'containerpub')::oid[]),
+		  'the installation is not dumped: a restored copy gets an id of its own');
 
 --
 -- Enqueue (private: the extension's own functions call it).
@@ -354,6 +375,17 @@ SELECT results_eq(
 	$$VALUES ('host-a'::text, true, 0::bigint), ('host-b', true, 0), ('host-c', false, 1)$$,
 	'admins see which workers are alive and the jobs each holds');
 RESET ROLE;
+SET LOCAL ROLE cpub_worker;
+SELECT is(cpub_worker.workers_running(ARRAY['c0000000-0000-0000-0000-00000000000c', 'b0000000-0000-0000-0000-00000000000b', 'a0000000-0000-0000-0000-00000000000a', 'b0000000-0000-0000-0000-00000000000b',
+											'd0000000-0000-0000-0000-00000000000d']::uuid[]),
+		  ARRAY['a0000000-0000-0000-0000-00000000000a', 'b0000000-0000-0000-0000-00000000000b']::uuid[],
+		  'workers_running: the registered workers alive, each once, in id order; not one silent past worker_timeout (even before it is marked stopped) nor an unknown one');
+SELECT is(cpub_worker.workers_running('{}'), '{}'::uuid[], 'workers_running: none asked, none');
+SELECT throws_ok($$SELECT cpub_worker.workers_running(NULL)$$, '22004',
+				 'worker ids must not be NULL or hold NULL', 'workers_running: NULL ids');
+SELECT throws_ok(format('SELECT cpub_worker.workers_running(ARRAY[%L, NULL]::uuid[])', 'a0000000-0000-0000-0000-00000000000a'::text),
+				 '22004', 'worker ids must not be NULL or hold NULL', 'workers_running: a NULL id');
+RESET ROLE;
 SELECT pg_temp.housekeeping_due();
 SET LOCAL ROLE cpub_worker;
 SELECT results_eq(
@@ -391,6 +423,8 @@ SELECT throws_ok($$SELECT * FROM cpub_worker.job_claim('b0000000-0000-0000-0000-
 				 '55Q05', 'worker is stopped', 'a deregistered worker cannot claim');
 SELECT is(cpub_worker.worker_deregister('b0000000-0000-0000-0000-00000000000b'), 0,
 		  'deregistering again does nothing');
+SELECT is(cpub_worker.workers_running(ARRAY['b0000000-0000-0000-0000-00000000000b', 'a0000000-0000-0000-0000-00000000000a']::uuid[]),
+		  ARRAY['a0000000-0000-0000-0000-00000000000a']::uuid[], 'workers_running: not a deregistered worker');
 SELECT throws_ok($$SELECT cpub_worker.worker_deregister('d0000000-0000-0000-0000-00000000000d')$$,
 				 'P0002', 'worker not found', 'deregistering an unknown worker is P0002');
 SELECT results_eq($$SELECT (payload->>'n')::integer, attempts FROM cpub_worker.job_claim('a0000000-0000-0000-0000-00000000000a', NULL)$$,

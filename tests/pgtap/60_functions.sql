@@ -4,7 +4,7 @@
 -- tier's caps; organizations; references by id, NAME and ORG/NAME;
 -- privileges, row-level security and audit.
 BEGIN;
-SELECT plan(290);
+SELECT plan(311);
 
 -- Fixtures, as superuser.  o: owner of acme, a: its admin, m: its member,
 -- p: another admin of acme whose own tier is pro, x: outsider, q: fills the
@@ -124,6 +124,10 @@ SELECT throws_ok($$SELECT * FROM cpub_worker.build_start(gen_random_uuid())$$, '
 	'developer cannot call build_start');
 SELECT throws_ok($$SELECT cpub_worker.build_finish(gen_random_uuid(), false)$$, '42501', NULL,
 	'developer cannot call build_finish');
+SELECT throws_ok($$SELECT * FROM cpub_worker.function_runtime(gen_random_uuid())$$, '42501', NULL,
+	'developer cannot call function_runtime');
+SELECT throws_ok($$SELECT * FROM cpub_worker.version_archive(gen_random_uuid())$$, '42501', NULL,
+	'developer cannot call version_archive');
 SELECT throws_ok('SELECT * FROM cpub_admin.runtime_list()', '42501', NULL,
 	'developer cannot call the admin runtime_list');
 SELECT throws_ok($$SELECT cpub_admin.runtime_set('go', 'Go')$$, '42501', NULL,
@@ -313,7 +317,20 @@ SELECT throws_ok($$SELECT cpub_api.function_update('nope', memory_mb => 64)$$, '
 	'function "nope" not found', 'function_update: unknown function');
 SELECT results_eq($$SELECT memory_mb, visibility FROM cpub_api.function_get('hello')$$,
 	$$VALUES (64, 'key'::text)$$, 'a refused update changes nothing');
+SELECT lives_ok($$SELECT cpub_api.function_update('api', runtime => 'c', visibility => 'key',
+												  metadata => '{}')$$,
+	'function_update: runtime, visibility and metadata only');
 RESET ROLE;
+SELECT results_eq($$SELECT name, config_generation FROM cpub.functions
+	 WHERE name IN ('hello', 'api', 'sh') ORDER BY name$$,
+	$$VALUES ('api'::text, 2::bigint), ('hello', 2), ('sh', 1)$$,
+	'a new memory or concurrency is a new config generation; nothing new, a refused update, a new runtime, visibility or metadata is not');
+SET LOCAL ROLE cpub_developer;
+SELECT lives_ok($$SELECT cpub_api.function_update('api', timeout_seconds => 20)$$,
+	'function_update: a new timeout alone');
+RESET ROLE;
+SELECT is((SELECT config_generation FROM cpub.functions WHERE id = :'api_id'), 3::bigint,
+	'a new timeout is a new config generation too');
 SELECT results_eq(format($$SELECT detail->'changes', detail->>'name' FROM cpub.audit_log
 	 WHERE action = 'function.update' AND target_id = %L$$, :'hello_id'),
 	$$VALUES ('{"memory_mb": {"from": 128, "to": 64}, "visibility": {"from": "private", "to": "key"},
@@ -549,6 +566,69 @@ SELECT results_eq(format($$SELECT detail->'from_version', detail->'to_version' F
 	 WHERE action = 'function.rollback' AND target_id = %L ORDER BY id$$, :'hello_id'),
 	$$VALUES ('5'::jsonb, '4'::jsonb), ('4', '1'), ('1', '3')$$,
 	'each rollback is audited with from and to');
+
+--
+-- What a worker serves: the active version with its limits and config
+-- generation; a ready version's archive, to build its image again on
+-- another host.
+--
+SET LOCAL ROLE cpub_worker;
+SELECT results_eq(format('SELECT * FROM cpub_worker.function_runtime(%L)', :'hello_id'),
+	format($$VALUES (%L::uuid, %L::uuid, 3, 'python'::text, 'cpub/hello:3'::text, 64, 10, 4,
+		2::bigint)$$, :'hello_id', :'v3'),
+	'function_runtime: the active version, its runtime and image, the settings and the config generation');
+SELECT is_empty(format('SELECT * FROM cpub_worker.function_runtime(%L)', :'api_id'),
+	'function_runtime: no row for a function without an active version');
+SELECT is_empty('SELECT * FROM cpub_worker.function_runtime(gen_random_uuid())',
+	'function_runtime: no row for an unknown function');
+RESET ROLE;
+UPDATE cpub.function_versions SET image = NULL WHERE id = :'v3';
+SELECT is_empty(format('SELECT * FROM cpub_worker.function_runtime(%L)', :'hello_id'),
+	'function_runtime: no row when the active version has no image');
+UPDATE cpub.function_versions SET image = 'cpub/hello:3' WHERE id = :'v3';
+UPDATE cpub.function_versions SET status = 'failed' WHERE id = :'v3';
+SELECT is_empty(format('SELECT * FROM cpub_worker.function_runtime(%L)', :'hello_id'),
+	'function_runtime: nor when it is not ready');
+UPDATE cpub.function_versions SET status = 'ready' WHERE id = :'v3';
+
+-- Capped by the tier as it is now, as execution_start caps them.
+SELECT cpub_admin.tier_update('free', max_memory_mb => 32, max_timeout_seconds => 5,
+							  max_concurrency => 2);
+SET LOCAL ROLE cpub_developer;
+SELECT execution_id AS e_hello FROM cpub_api.function_invoke('hello') \gset
+RESET ROLE;
+SET LOCAL ROLE cpub_worker;
+SELECT results_eq(format('SELECT memory_mb, timeout_seconds, max_concurrency, config_generation
+	  FROM cpub_worker.function_runtime(%L)', :'hello_id'),
+	$$VALUES (32, 5, 2, 2::bigint)$$,
+	'function_runtime: the settings capped by a lowered tier');
+SELECT results_eq(format('SELECT version_id, memory_mb, timeout_seconds, max_concurrency, config_generation
+	  FROM cpub_worker.execution_start(%L, NULL)', :'e_hello'),
+	format('SELECT version_id, memory_mb, timeout_seconds, max_concurrency, config_generation
+	  FROM cpub_worker.function_runtime(%L)', :'hello_id'),
+	'function_runtime and execution_start agree on the version, the settings and the generation');
+RESET ROLE;
+SELECT cpub_admin.tier_update('free', max_memory_mb => 256, max_timeout_seconds => 30,
+							  max_concurrency => 5);
+
+SELECT md5(v::text) AS v1_row FROM cpub.function_versions v WHERE id = :'v1' \gset
+SET LOCAL ROLE cpub_worker;
+SELECT results_eq(format('SELECT * FROM cpub_worker.version_archive(%L)', :'v1'),
+	format($$VALUES (%L::uuid, %L::uuid, 'hello'::text, 1, 'python'::text, pg_temp.tgz(), %L::text,
+		'cpub/hello:1'::text)$$, :'v1', :'hello_id', :'tgz_sha'),
+	'version_archive: a ready version (not the active one) keeps its archive after the build: as uploaded, with its sha256 and image');
+SELECT is_empty(format('SELECT * FROM cpub_worker.version_archive(%L)', :'v2'),
+	'version_archive: no row for a failed version');
+SELECT is_empty(format('SELECT * FROM cpub_worker.version_archive(%L)', :'v7'),
+	'version_archive: nor for one building');
+SELECT is_empty('SELECT * FROM cpub_worker.version_archive(gen_random_uuid())',
+	'version_archive: nor for an unknown one');
+RESET ROLE;
+SELECT is((SELECT md5(v::text) FROM cpub.function_versions v WHERE id = :'v1'), :'v1_row',
+	'version_archive changes nothing of the version');
+UPDATE cpub.function_versions SET archive = NULL WHERE id = :'v4';
+SELECT is_empty(format('SELECT * FROM cpub_worker.version_archive(%L)', :'v4'),
+	'version_archive: no row when the archive is gone');
 
 --
 -- Another developer: the same name is theirs; ids of others' functions
@@ -809,6 +889,15 @@ SELECT results_eq(format($$SELECT actor_user_id, detail->>'name' FROM cpub.audit
 	 WHERE action = 'function.delete' AND target_id = %L$$, :'hello_id'),
 	format($$VALUES (%L::uuid, 'hello'::text)$$, :'uid_o'), 'function_delete is audited');
 SET LOCAL ROLE cpub_worker;
+SELECT is_empty(format('SELECT * FROM cpub_worker.function_runtime(%L)', :'hello_id'),
+	'function_runtime of a deleted function returns no row');
+RESET ROLE;
+-- (Its archives are gone too: put one back to see the function's deletion
+-- alone keeps version_archive from answering.)
+UPDATE cpub.function_versions SET archive = pg_temp.gz() WHERE id = :'v3';
+SET LOCAL ROLE cpub_worker;
+SELECT is_empty(format('SELECT * FROM cpub_worker.version_archive(%L)', :'v3'),
+	'version_archive of a deleted function''s ready version returns no row');
 SELECT is_empty(format($$SELECT * FROM cpub_worker.build_start(%L)$$, :'v8'),
 	'build_start of a deleted function''s version returns no row');
 SELECT throws_ok(format($$SELECT cpub_worker.build_finish(%L, true, '', 'img')$$, :'v7'), '23514',

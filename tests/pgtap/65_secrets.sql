@@ -6,7 +6,7 @@
 -- one that still decrypts (records are sealed under it to test rotation).
 -- Signatures are computed here independently, with pgcrypto.
 BEGIN;
-SELECT plan(181);
+SELECT plan(185);
 
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
@@ -136,6 +136,8 @@ SELECT lives_ok($$SELECT cpub_api.function_env_set('hello', 'API_TOKEN', 'tok-3f
 				'setting the same value again');
 SELECT isnt((SELECT ciphertext FROM cpub.function_env WHERE function_id = :'fid' AND name = 'API_TOKEN'),
 			:'ct1'::bytea, 'gives another ciphertext (a fresh nonce each time)');
+SELECT is((SELECT config_generation FROM cpub.functions WHERE id = :'fid'), 3::bigint,
+		  'each set is a new config generation of the function, even of the same value');
 SELECT lives_ok($$SELECT cpub_api.function_env_set('hello', 'API_TOKEN', 'v2 ünïcode ✓')$$,
 				'a set replaces the value');
 SELECT is((SELECT value FROM cpub_worker.function_env(:'fid') WHERE name = 'API_TOKEN'), 'v2 ünïcode ✓',
@@ -189,6 +191,8 @@ SELECT throws_ok(format($$SELECT cpub_api.function_env_set('hello', 'BIG2', %L)$
 				 'environment of function "hello" is too large', 'names and values together are at most 64 KB');
 SELECT is((SELECT count(*)::int FROM cpub.function_env WHERE function_id = :'fid' AND name = 'BIG2'), 0,
 		  'a refused set leaves nothing behind');
+SELECT is((SELECT config_generation FROM cpub.functions WHERE id = :'fid'), 9::bigint,
+		  'eight sets, eight new config generations; the refused ones none');
 SELECT lives_ok(format($$SELECT cpub_api.function_env_set_many('many', %L)$$,
 					   (SELECT jsonb_object_agg('V' || i, 'x') FROM generate_series(1, 100) i)),
 				'100 variables in one call');
@@ -232,6 +236,8 @@ SELECT throws_ok($$SELECT cpub_api.function_env_unset('other', '{}')$$, '22004',
 SELECT throws_ok($$SELECT cpub_api.function_env_unset('other', NULL)$$, '22004', NULL, 'unset: NULL');
 SELECT throws_ok($$SELECT cpub_api.function_env_unset('other', ARRAY['C', NULL])$$, '22004', NULL,
 				 'unset: a NULL name');
+SELECT is((SELECT config_generation FROM cpub.functions WHERE id = :'gid'), 3::bigint,
+		  'a set_many and an unset are a new config generation each; refused ones and lists none');
 
 -- Organizations: members read names; owners and admins change; others see nothing.
 SELECT lives_ok($$SELECT cpub_api.function_env_set('acme/api', 'DB_URL', 'postgres://secret@db')$$,
@@ -557,6 +563,7 @@ SELECT results_eq(format($$SELECT is_current, configured, env_vars, invocation_k
 SELECT results_eq($$SELECT key_id, is_current FROM cpub_admin.secrets_status() LIMIT 1$$,
 				  format($$VALUES (%L::text, true)$$, :'cur_key'), 'the current key comes first');
 RESET ROLE;
+SELECT config_generation AS gen_before_rekey FROM cpub.functions WHERE id = :'fid' \gset
 SET LOCAL ROLE cpub_admin_full;
 SELECT results_eq($$SELECT * FROM cpub_admin.secrets_rekey()$$,
 				  format($$VALUES (%L::text, 1::bigint, 1::bigint)$$, :'cur_key'),
@@ -569,6 +576,8 @@ SELECT results_eq($$SELECT env_vars, invocation_keys FROM cpub_admin.secrets_rek
 RESET ROLE;
 SELECT is((SELECT value FROM cpub_worker.function_env(:'fid') WHERE name = 'OLD'), 'sealed-long-ago',
 		  'the value is unchanged');
+SELECT is((SELECT config_generation FROM cpub.functions WHERE id = :'fid'), :gen_before_rekey::bigint,
+		  'and it is no new config generation: containers keep serving');
 SELECT pg_temp.nonce() AS n10 \gset
 SELECT is(pg_temp.try(:ts2, :ts2, :'n10', :'n10', 'GET', 'GET', '/', '/', '', ''), NULL,
 		  'so is the invocation key');

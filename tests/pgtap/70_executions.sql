@@ -4,7 +4,7 @@
 -- and series, reaping and purging, the admin's list, privileges.
 -- (The signed-key path, cpub.invocation_key_check, is tested with the keys.)
 BEGIN;
-SELECT plan(196);
+SELECT plan(197);
 SET LOCAL TimeZone = 'UTC';
 
 --
@@ -359,8 +359,8 @@ SET LOCAL ROLE cpub_worker;
 SELECT results_eq(format('SELECT * FROM cpub_worker.execution_start(%L, %L)', :'e_fi', :'wid'),
 	format($$VALUES (%L::uuid, %L::uuid, 1, 'shell'::text, 'registry/priv:1'::text, 128, 10, 4,
 		'async'::text, 'GET'::text, '/a/b'::text, 'x=1'::text, '{"Accept": "text/plain"}'::jsonb,
-		'hi'::bytea)$$, :'f_priv', :'v1_priv'),
-	'execution_start returns the request, the version it was invoked with and the settings');
+		'hi'::bytea, 1::bigint)$$, :'f_priv', :'v1_priv'),
+	'execution_start returns the request, the version it was invoked with, the settings and the first config generation');
 RESET ROLE;
 SELECT results_eq(format('SELECT status, worker_id, started_at IS NOT NULL FROM cpub.executions WHERE id = %L', :'e_fi'),
 	format($$VALUES ('running'::text, %L::uuid, true)$$, :'wid'), 'and marks it running');
@@ -385,6 +385,18 @@ SELECT results_eq($$SELECT timeout_seconds FROM cpub_api.function_invoke('big')$
 	'a synchronous caller waits the capped timeout');
 RESET ROLE;
 SELECT cpub_admin.tier_update('roomy', max_memory_mb => 1024, max_timeout_seconds => 300, max_concurrency => 100);
+
+-- A new configuration while the job is retried: the start says so.
+SET LOCAL ROLE cpub_developer;
+SELECT FROM cpub_api.function_update('big', memory_mb => 384);
+SELECT FROM cpub_api.function_env_set('big', 'GREETING', 'hello');
+RESET ROLE;
+SET LOCAL ROLE cpub_worker;
+SELECT results_eq(format('SELECT memory_mb, config_generation FROM cpub_worker.execution_start(%L, %L)',
+						 :'e_big', :'wid'),
+	$$VALUES (384, 3::bigint)$$,
+	'execution_start returns the config generation as it is now: one up for the memory, one for the variable');
+RESET ROLE;
 
 -- A function deleted, a version gone, between invocation and start.
 SET LOCAL ROLE cpub_developer;
