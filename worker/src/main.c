@@ -287,6 +287,12 @@ main(int argc, char **argv)
 	podman_init(cfg.podman, cfg.containers_conf);
 	if (pool_init() != 0)
 		return 1;
+	/* conmon leaves files (oom) in the folder podman runs in. */
+	if (chdir(cfg.state_dir) != 0)
+	{
+		log_error("cannot enter %s: %m", cfg.state_dir);
+		return 1;
+	}
 
 	/* Signals arrive on a descriptor of the main loop; every thread
 	 * started below inherits the mask. */

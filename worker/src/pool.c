@@ -279,18 +279,21 @@ container_oom_kills(struct container *c)
 bool
 container_oom_killed(struct container *c, int *exit_code)
 {
-	const char *args[] = {"inspect", "--format",
-						  "{{.State.OOMKilled}} {{.State.ExitCode}}", c->name,
-						  NULL};
+	const char *wait[] = {"wait", c->name, NULL};
+	const char *inspect[] = {"inspect", "--format", "{{.State.OOMKilled}}",
+							 c->name, NULL};
 	char	   *out = NULL;
 	bool		oom = false;
 
+	/* Its end first: right after the stream closed podman may not know
+	 * yet. */
 	*exit_code = -1;
-	if (podman_ok(args, 10000, true, &out) && out != NULL)
-	{
+	if (podman_ok(wait, 5000, true, &out) && out != NULL)
+		sscanf(out, "%d", exit_code);
+	free(out);
+	out = NULL;
+	if (podman_ok(inspect, 5000, true, &out) && out != NULL)
 		oom = strncmp(out, "true", 4) == 0;
-		sscanf(out + (oom ? 4 : 5), "%d", exit_code);
-	}
 	free(out);
 	return oom;
 }
@@ -515,8 +518,10 @@ container_start(PGconn *conn, struct container *c, char *err, size_t errlen)
 static bool
 same_version(const struct container *c, const struct fn_spec *s)
 {
+	/* The memory too: a tier change caps it without a new generation. */
 	return strcmp(c->spec.version_id, s->version_id) == 0 &&
-		   c->spec.generation == s->generation;
+		   c->spec.generation == s->generation &&
+		   c->spec.memory_mb == s->memory_mb;
 }
 
 /* Retire what of the function can no longer serve spec's callers: an
@@ -531,7 +536,9 @@ retire_stale(const struct fn_spec *s)
 		struct container *c = *pp;
 
 		if (strcmp(c->spec.function_id, s->function_id) == 0 &&
-			c->spec.generation < s->generation)
+			(c->spec.generation < s->generation ||
+			 (c->spec.generation == s->generation &&
+			  c->spec.memory_mb != s->memory_mb)))
 		{
 			c->retired = true;
 			if (c->state == C_IDLE)

@@ -375,8 +375,11 @@ serve(PGconn *conn, PGresult *r, struct outcome *o)
 	{
 		int	 code = -1;
 		long oom_after = container_oom_kills(c);
+		/* On cgroup v1 with runc, podman's OOMKilled stays false: the
+		 * cgroup's counter tells, or else a SIGKILL nobody else sends
+		 * (exit 137: the timeout is handled above). */
 		bool oom = (oom_before >= 0 && oom_after > oom_before) ||
-				   container_oom_killed(c, &code);
+				   container_oom_killed(c, &code) || code == 137;
 
 		if (oom)
 			fail(o, "out_of_memory",
