@@ -16,8 +16,10 @@
 #                    a snapshot held open, beside graphile-worker
 #   bench/http.sh    the HTTP front (httpd/cpub-httpd) under wrk, beside the
 #                    same SQL through pgbench and a bare libmicrohttpd server
+#   bench/unpack.sh  the worker's extraction of a deploy archive, beside
+#                    tar -xzf (needs no database)
 #
-# bench/run.sh NAME... runs only those (auth, login, queue, http);
+# bench/run.sh NAME... runs only those (auth, login, queue, http, unpack);
 # bench/queue.sh and bench/http.sh run alone call bench/run.sh with their
 # name.
 #
@@ -40,7 +42,7 @@ die()
 
 benches=("$@")
 if [ ${#benches[@]} -eq 0 ]; then
-	benches=(auth login queue http)
+	benches=(auth login queue http unpack)
 fi
 for b in "${benches[@]}"; do
 	[ -x "$BENCH/$b.sh" ] || die "no benchmark $b (bench/$b.sh)"

@@ -29,7 +29,7 @@
 
 #include <sodium.h>
 
-#include "extract.h"
+#include "unpack.h"
 #include "build.h"
 #include "db.h"
 #include "log.h"
@@ -213,8 +213,8 @@ build_version(PGresult *r, struct blog *log, char *error, size_t errlen)
 	char				 dir[600], ctx[700], fn[800], cpub[800], cf[800];
 	char				 image[400], mem[32], quota[32], l_inst[80],
 		l_fn[80], l_ver[80];
-	struct archive_limits lim;
-	struct archive_stats st;
+	struct unpack_limits lim;
+	struct unpack_stats st;
 	struct podman_result pr;
 	unsigned char		 rnd[4];
 	char				*result = NULL;
@@ -255,8 +255,8 @@ build_version(PGresult *r, struct blog *log, char *error, size_t errlen)
 		snprintf(error, errlen, "out of memory reading the archive");
 		goto out;
 	}
-	archive_limits_default(&lim);
-	if (archive_extract_safe(archive, archive_len, fn, &lim, &st, error,
+	unpack_limits_default(&lim);
+	if (unpack_archive(archive, archive_len, fn, &lim, &st, error,
 							 errlen) != 0)
 	{
 		char copy[512];
@@ -344,7 +344,7 @@ build_version(PGresult *r, struct blog *log, char *error, size_t errlen)
 		fprintf(log->f, "[cpub] %s\n", error);
 out:
 	PQfreemem(archive);
-	archive_remove_tree(dir);
+	unpack_remove_tree(dir);
 	return result;
 }
 
