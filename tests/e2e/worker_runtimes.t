@@ -117,5 +117,19 @@ rc=$?
 tap_ok $rc "the worker stops cleanly on SIGTERM (exit status $rc)"
 left=$(containers)
 tap_ok "$([ -z "$left" ]; echo $?)" "its containers are gone after it stopped" || diag "left: $left"
+
+# A worker on a host without the image (several hosts, no registry)
+# builds it there from the version's archive.
+image=$(q "SELECT image FROM cpub.function_versions v JOIN cpub.functions f ON f.id = v.function_id
+			WHERE f.name = 'hello-c'")
+podman rmi -f "$image" >/dev/null 2>&1
+tap_ok "$(! podman image exists "$image"; echo $?)" "the c image removed from this host"
+worker_start w2 || bail_out "the second worker did not start"
+call GET hello-c /rebuilt
+tap_ok "$([ "$STATUS" = 201 ] && grep -q "GET /rebuilt" <<<"$BODY"; echo $?)" \
+	"a worker lacking the image rebuilds it from the archive and answers ($STATUS)" ||
+	diag "$BODY $(tail -n 5 "$WORK/w2.worker.log")"
+tap_ok "$(podman image exists "$image"; echo $?)" "the image is back"
+worker_stop w2
 stop_cleanly api
 done_testing

@@ -197,10 +197,13 @@ has_entry(const char *dir, const char *entry)
 	return found;
 }
 
-/* Build version row 0 of r; fills *log and returns the image built (to
- * free) or NULL with *error set. */
+/* Build version row 0 of r (version_id, function_id, function_name,
+ * version, runtime, archive, archive_sha256) tagged tag (NULL: the usual
+ * name); fills *log and returns the image built (to free) or NULL with
+ * *error set. */
 static char *
-build_version(PGresult *r, struct blog *log, char *error, size_t errlen)
+build_version(PGresult *r, const char *tag, struct blog *log, char *error,
+			  size_t errlen)
 {
 	const char			*version_id = PQgetvalue(r, 0, 0);
 	const char			*function_id = PQgetvalue(r, 0, 1);
@@ -281,8 +284,11 @@ build_version(PGresult *r, struct blog *log, char *error, size_t errlen)
 	if (write_containerfile(rt, cf, error, errlen) != 0)
 		goto out;
 
-	snprintf(image, sizeof(image), "%s/%s:v%d", cfg.function_images,
-			 function_id, version);
+	if (tag != NULL)
+		snprintf(image, sizeof(image), "%s", tag);
+	else
+		snprintf(image, sizeof(image), "%s/%s:v%d", cfg.function_images,
+				 function_id, version);
 	snprintf(mem, sizeof(mem), "%dm", cfg.build_memory_mb);
 	snprintf(quota, sizeof(quota), "%d", cfg.build_cpus * 100000);
 	snprintf(l_inst, sizeof(l_inst), "cpub.installation=%s", installation_id);
@@ -380,7 +386,7 @@ do_build(PGconn *conn, json_t *payload, char *error, size_t errlen)
 		return 0; /* built already, or its function deleted */
 	}
 	log.f = open_memstream(&log.text, &log.len);
-	image = build_version(r, &log, why, sizeof(why));
+	image = build_version(r, NULL, &log, why, sizeof(why));
 	PQclear(r);
 	fclose(log.f);
 	{
@@ -413,6 +419,52 @@ do_build(PGconn *conn, json_t *payload, char *error, size_t errlen)
 	free(log.text);
 	free(image);
 	return 0;
+}
+
+int
+build_local(PGconn *conn, const char *version_id, char *err, size_t errlen)
+{
+	static pthread_mutex_t one = PTHREAD_MUTEX_INITIALIZER;
+	const char		*p[1] = {version_id};
+	struct db_stmt	 stmt = {NULL,
+							 "SELECT version_id, function_id, function_name, version, "
+							 "runtime, archive, archive_sha256, image "
+							 "FROM cpub_worker.version_archive($1)",
+							 1, p, NULL, NULL};
+	struct db_error	 e;
+	PGresult		*r;
+	struct blog		 log = {0};
+	char			*image = NULL;
+
+	/* One at a time: the run slots waiting for the same version then
+	 * find it built. */
+	pthread_mutex_lock(&one);
+	r = db_exec(conn, &stmt, &e);
+	if (r == NULL)
+		snprintf(err, errlen, "version_archive: %s", e.message);
+	else if (PQntuples(r) == 0)
+		snprintf(err, errlen, "its archive is gone");
+	else
+	{
+		const char *args[] = {"image", "exists", PQgetvalue(r, 0, 7), NULL};
+
+		if (podman_ok(args, 30000, true, NULL))
+			image = strdup(PQgetvalue(r, 0, 7)); /* another slot built it */
+		else
+		{
+			log_info("image %s is not on this host: building it from the "
+					 "version's archive",
+					 PQgetvalue(r, 0, 7));
+			log.f = open_memstream(&log.text, &log.len);
+			image = build_version(r, PQgetvalue(r, 0, 7), &log, err, errlen);
+			fclose(log.f);
+			free(log.text);
+		}
+	}
+	PQclear(r);
+	pthread_mutex_unlock(&one);
+	free(image);
+	return image != NULL ? 0 : -1;
 }
 
 /* A cleanup job (a deleted function): its containers and images go. */

@@ -34,6 +34,7 @@
 
 #include <sodium.h>
 
+#include "build.h"
 #include "db.h"
 #include "log.h"
 #include "podman.h"
@@ -430,6 +431,7 @@ container_start(PGconn *conn, struct container *c, char *err, size_t errlen)
 	struct podman_result r;
 	FILE				*f;
 	int					 pid = 0;
+	bool				 rebuilt = false;
 
 	worker_id_get(worker_id);
 	snprintf(c->sock_dir, sizeof(c->sock_dir), "%s/%s", P.sock_root, c->name);
@@ -490,8 +492,28 @@ container_start(PGconn *conn, struct container *c, char *err, size_t errlen)
 	args[n++] = vol;
 	args[n++] = c->spec.image;
 	args[n] = NULL;
-	if (podman_run(args, NULL, cfg.start_timeout * 1000, 16384, &r) != 0 ||
-		r.status != 0)
+again:
+	if (podman_run(args, NULL, cfg.start_timeout * 1000, 16384, &r) == 0 &&
+		r.status != 0 && strstr(r.out, "image not known") != NULL &&
+		!rebuilt)
+	{
+		/* Built on another host: build it here, then start again. */
+		podman_result_free(&r);
+		rebuilt = true;
+		if (build_local(conn, c->spec.version_id, err, errlen) != 0)
+		{
+			char copy[400];
+
+			snprintf(copy, sizeof(copy), "%s", err);
+			snprintf(err, errlen,
+					 "its image is not on this host and could not be built "
+					 "here: %s",
+					 copy);
+			return -1;
+		}
+		goto again;
+	}
+	if (r.status != 0)
 	{
 		char *o = r.out ? r.out : "";
 
