@@ -16,8 +16,11 @@
 #                    a snapshot held open, beside graphile-worker
 #   bench/http.sh    the HTTP front (httpd/cpub-httpd) under wrk, beside the
 #                    same SQL through pgbench and a bare libmicrohttpd server
+#   bench/shim.sh    request -> response round trips to each runtime's shim
+#                    (C, shell, Python) over a unix socket, the C one beside a
+#                    bare echo of the same bytes (no database)
 #
-# bench/run.sh NAME... runs only those (auth, login, queue, http);
+# bench/run.sh NAME... runs only those (auth, login, queue, http, shim);
 # bench/queue.sh and bench/http.sh run alone call bench/run.sh with their
 # name.
 #
@@ -40,7 +43,7 @@ die()
 
 benches=("$@")
 if [ ${#benches[@]} -eq 0 ]; then
-	benches=(auth login queue http)
+	benches=(auth login queue http shim)
 fi
 for b in "${benches[@]}"; do
 	[ -x "$BENCH/$b.sh" ] || die "no benchmark $b (bench/$b.sh)"
