@@ -18,8 +18,13 @@
 #                    same SQL through pgbench and a bare libmicrohttpd server
 #   bench/unpack.sh  the worker's extraction of a deploy archive, beside
 #                    tar -xzf (needs no database)
+#   bench/shim.sh    request -> response round trips to each runtime's shim
+#                    (C, shell, Python) over a unix socket, the C one beside a
+#                    bare echo of the same bytes (no database)
+#   bench/invoke.sh  invocations end to end (httpd, queue, worker, Podman),
+#                    warm and cold, beside their floors, and build times
 #
-# bench/run.sh NAME... runs only those (auth, login, queue, http, unpack);
+# bench/run.sh NAME... runs only those (auth, login, queue, http, unpack, shim, invoke);
 # bench/queue.sh and bench/http.sh run alone call bench/run.sh with their
 # name.
 #
@@ -42,7 +47,7 @@ die()
 
 benches=("$@")
 if [ ${#benches[@]} -eq 0 ]; then
-	benches=(auth login queue http unpack)
+	benches=(auth login queue http unpack shim invoke)
 fi
 for b in "${benches[@]}"; do
 	[ -x "$BENCH/$b.sh" ] || die "no benchmark $b (bench/$b.sh)"
