@@ -283,9 +283,59 @@ fds_open(void)
 	return 0;
 }
 
+/*
+ * load_env: the function's environment variables, which the worker writes
+ * to a file beside the socket (CPUB_ENV_FILE, default /run/cpub/env) as
+ * NAME=VALUE entries each ending in a NUL byte, so that they never appear
+ * on a command line or in podman inspect.  Set, then the file is deleted.
+ * No file: nothing to do.  Returns 0 or -1 (reported).
+ */
+static int
+load_env(void)
+{
+	const char *path = getenv("CPUB_ENV_FILE");
+	FILE	   *f;
+	char	   *buf = NULL;
+	size_t		cap = 0;
+	ssize_t		n;
+
+	if (path == NULL || path[0] == '\0')
+		path = SHIM_DEFAULT_ENV_FILE;
+	f = fopen(path, "re");
+	if (f == NULL && errno == ENOENT)
+		return 0;
+	if (f == NULL)
+	{
+		shim_report("could not read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((n = getdelim(&buf, &cap, '\0', f)) > 0)
+	{
+		char *eq = strchr(buf, '=');
+
+		if (eq == NULL || eq == buf)
+			continue;
+		*eq = '\0';
+		if (setenv(buf, eq + 1, 1) != 0)
+		{
+			shim_report("could not set %s: %s", buf, strerror(errno));
+			free(buf);
+			fclose(f);
+			return -1;
+		}
+	}
+	free(buf);
+	fclose(f);
+	if (unlink(path) != 0)
+		shim_report("could not delete %s: %s", path, strerror(errno));
+	return 0;
+}
+
 int
 shim_init(const struct shim_options *o)
 {
+	if (load_env() != 0)
+		return -1;
 	if (fds_open() != 0)
 	{
 		shim_report("could not open /dev/null: %s", strerror(errno));

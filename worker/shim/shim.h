@@ -14,7 +14,8 @@
 #include "cpub.h"
 #include "frame.h"
 
-#define SHIM_DEFAULT_SOCKET "/run/cpub/fn.sock"
+#define SHIM_DEFAULT_SOCKET	  "/run/cpub/fn.sock"
+#define SHIM_DEFAULT_ENV_FILE "/run/cpub/env"
 
 struct cpub_response
 {

@@ -162,8 +162,7 @@ static const char *find_pattern;
 static bool		   find_found;
 
 static int
-find_visit(const char *path, const struct stat *st, int type,
-		   struct FTW *ftw)
+find_visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	(void) st;
 	if (type == FTW_F && fnmatch(find_pattern, path + ftw->base, 0) == 0)
@@ -205,19 +204,18 @@ static char *
 build_version(PGresult *r, const char *tag, struct blog *log, char *error,
 			  size_t errlen)
 {
-	const char			*version_id = PQgetvalue(r, 0, 0);
-	const char			*function_id = PQgetvalue(r, 0, 1);
-	const char			*name = PQgetvalue(r, 0, 2);
-	int					 version = atoi(PQgetvalue(r, 0, 3));
-	const char			*runtime_name = PQgetvalue(r, 0, 4);
+	const char			 *version_id = PQgetvalue(r, 0, 0);
+	const char			 *function_id = PQgetvalue(r, 0, 1);
+	const char			 *name = PQgetvalue(r, 0, 2);
+	int					  version = atoi(PQgetvalue(r, 0, 3));
+	const char			 *runtime_name = PQgetvalue(r, 0, 4);
 	const struct runtime *rt = runtime_find(runtime_name);
-	unsigned char		*archive = NULL;
-	size_t				 archive_len = 0;
-	char				 dir[600], ctx[700], fn[800], cpub[800], cf[800];
-	char				 image[400], mem[32], quota[32], l_inst[80],
-		l_fn[80], l_ver[80];
+	unsigned char		 *archive = NULL;
+	size_t				  archive_len = 0;
+	char				  dir[600], ctx[700], fn[800], cpub[800], cf[800];
+	char image[400], mem[32], quota[32], l_inst[80], l_fn[80], l_ver[80];
 	struct unpack_limits lim;
-	struct unpack_stats st;
+	struct unpack_stats	 st;
 	struct podman_result pr;
 	unsigned char		 rnd[4];
 	char				*result = NULL;
@@ -259,8 +257,8 @@ build_version(PGresult *r, const char *tag, struct blog *log, char *error,
 		goto out;
 	}
 	unpack_limits_default(&lim);
-	if (unpack_archive(archive, archive_len, fn, &lim, &st, error,
-							 errlen) != 0)
+	if (unpack_archive(archive, archive_len, fn, &lim, &st, error, errlen) !=
+		0)
 	{
 		char copy[512];
 
@@ -359,15 +357,15 @@ out:
 static int
 do_build(PGconn *conn, json_t *payload, char *error, size_t errlen)
 {
-	const char		*version_id = json_string_value(json_object_get(payload,
-																	"version_id"));
-	const char		*p1[1] = {version_id};
-	struct db_stmt	 start = {"start", NULL, 1, p1, NULL, NULL};
-	struct db_error	 e;
-	PGresult		*r;
-	struct blog		 log = {0};
-	char			*image;
-	char			 why[512] = "";
+	const char *version_id =
+		json_string_value(json_object_get(payload, "version_id"));
+	const char	   *p1[1] = {version_id};
+	struct db_stmt	start = {"start", NULL, 1, p1, NULL, NULL};
+	struct db_error e;
+	PGresult	   *r;
+	struct blog		log = {0};
+	char		   *image;
+	char			why[512] = "";
 
 	if (version_id == NULL)
 	{
@@ -390,13 +388,12 @@ do_build(PGconn *conn, json_t *payload, char *error, size_t errlen)
 	PQclear(r);
 	fclose(log.f);
 	{
-		char		   *clean_log = utf8_clean(log.text ? log.text : "",
-											   log.len, NULL);
-		const char	   *p[5] = {version_id, image ? "true" : "false",
-								clean_log ? clean_log : "", image,
-								image ? NULL : why};
-		struct db_stmt	fin = {"finish", NULL, 5, p, NULL, NULL};
-		PGresult	   *fr;
+		char *clean_log = utf8_clean(log.text ? log.text : "", log.len, NULL);
+		const char	  *p[5] = {version_id, image ? "true" : "false",
+							   clean_log ? clean_log : "", image,
+							   image ? NULL : why};
+		struct db_stmt fin = {"finish", NULL, 5, p, NULL, NULL};
+		PGresult	  *fr;
 
 		fr = db_exec(conn, &fin, &e);
 		if (fr == NULL)
@@ -409,9 +406,8 @@ do_build(PGconn *conn, json_t *payload, char *error, size_t errlen)
 		}
 		log_info("version %s %s%s%s%s", version_id,
 				 image ? "built: " : "failed: ", image ? image : why,
-				 image && strcmp(PQgetvalue(fr, 0, 0), "t") == 0
-					 ? " (active)"
-					 : "",
+				 image && strcmp(PQgetvalue(fr, 0, 0), "t") == 0 ? " (active)"
+																 : "",
 				 "");
 		PQclear(fr);
 		free(clean_log);
@@ -425,16 +421,20 @@ int
 build_local(PGconn *conn, const char *version_id, char *err, size_t errlen)
 {
 	static pthread_mutex_t one = PTHREAD_MUTEX_INITIALIZER;
-	const char		*p[1] = {version_id};
-	struct db_stmt	 stmt = {NULL,
-							 "SELECT version_id, function_id, function_name, version, "
-							 "runtime, archive, archive_sha256, image "
-							 "FROM cpub_worker.version_archive($1)",
-							 1, p, NULL, NULL};
-	struct db_error	 e;
-	PGresult		*r;
-	struct blog		 log = {0};
-	char			*image = NULL;
+	const char			  *p[1] = {version_id};
+	struct db_stmt		   stmt = {
+				NULL,
+				"SELECT version_id, function_id, function_name, version, "
+						"runtime, archive, archive_sha256, image "
+						"FROM cpub_worker.version_archive($1)",
+				1,
+				p,
+				NULL,
+				NULL};
+	struct db_error e;
+	PGresult	   *r;
+	struct blog		log = {0};
+	char		   *image = NULL;
 
 	/* One at a time: the run slots waiting for the same version then
 	 * find it built. */
@@ -471,11 +471,11 @@ build_local(PGconn *conn, const char *version_id, char *err, size_t errlen)
 static int
 do_cleanup(json_t *payload)
 {
-	const char *function_id = json_string_value(json_object_get(payload,
-																"function_id"));
-	json_t	   *images = json_object_get(payload, "images");
-	size_t		i;
-	json_t	   *v;
+	const char *function_id =
+		json_string_value(json_object_get(payload, "function_id"));
+	json_t *images = json_object_get(payload, "images");
+	size_t	i;
+	json_t *v;
 
 	if (function_id != NULL)
 		pool_drain_function(function_id);
@@ -493,10 +493,11 @@ do_cleanup(json_t *payload)
 static int
 do_maintenance(PGconn *conn, char *error, size_t errlen)
 {
-	struct db_stmt	 stmt = {NULL, "SELECT cpub_worker.maintenance_run()::text",
-							 0, NULL, NULL, NULL};
-	struct db_error	 e;
-	PGresult		*r = db_exec(conn, &stmt, &e);
+	struct db_stmt	stmt = {NULL, "SELECT cpub_worker.maintenance_run()::text",
+							0,	  NULL,
+							NULL, NULL};
+	struct db_error e;
+	PGresult	   *r = db_exec(conn, &stmt, &e);
 
 	if (r == NULL)
 	{
@@ -542,8 +543,8 @@ build_main(void *arg)
 		snprintf(done_arr, sizeof(done_arr), "{%s}", done);
 		p[0] = worker_id;
 		p[1] = done_arr;
-		claim = (struct db_stmt){stop ? "complete" : "claim", NULL, 2, p,
-								 NULL, NULL};
+		claim = (struct db_stmt){
+			stop ? "complete" : "claim", NULL, 2, p, NULL, NULL};
 		r = db_exec(conn, &claim, &e);
 		if (r == NULL)
 		{

@@ -73,8 +73,8 @@ static const struct settings_spec SPEC = {
 static char *
 program_dir(void)
 {
-	char  path[PATH_MAX];
-	char *slash;
+	char	path[PATH_MAX];
+	char   *slash;
 	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
 
 	if (n <= 0)

@@ -14,10 +14,10 @@ static void
 error_from_result(PGconn *conn, const PGresult *r, struct db_error *err)
 {
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
-						: NULL;
-	const char *detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL)
-						   : NULL;
+	const char *msg =
+		r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *detail =
+		r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
 
 	snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state ? state : "");
 	if (msg == NULL)

@@ -21,12 +21,12 @@ struct db_error
  * NULL; formats NULL for all-text parameters.  Results in text. */
 struct db_stmt
 {
-	const char		   *name;
-	const char		   *sql;
-	int					nparams;
-	const char *const  *values;
-	const int		   *lengths;
-	const int		   *formats;
+	const char		  *name;
+	const char		  *sql;
+	int				   nparams;
+	const char *const *values;
+	const int		  *lengths;
+	const int		  *formats;
 };
 
 /*

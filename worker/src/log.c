@@ -40,8 +40,8 @@ log_line(const char *level, const char *fmt, va_list ap)
 	{
 		json_t *o = json_pack("{s:s, s:s, s:s}", "time", ts, "level", level,
 							  "message", msg);
-		char   *text = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII)
-						 : NULL;
+		char   *text =
+			  o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 
 		if (text != NULL && asprintf(&line, "%s\n", text) < 0)
 			line = NULL;

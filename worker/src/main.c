@@ -326,8 +326,7 @@ main(int argc, char **argv)
 
 	while (!atomic_load(&stopping))
 	{
-		struct pollfd p[2] = {{PQsocket(conn), POLLIN, 0},
-							  {sigfd, POLLIN, 0}};
+		struct pollfd p[2] = {{PQsocket(conn), POLLIN, 0}, {sigfd, POLLIN, 0}};
 
 		if (poll(p, 2, 1000) < 0 && errno != EINTR)
 			break;
@@ -389,10 +388,10 @@ main(int argc, char **argv)
 	worker_id_get(id);
 	{
 		const char *p[1] = {id};
-		PGresult   *r = conn ? main_exec(conn,
-										 "SELECT cpub_worker.worker_deregister($1)",
-										 1, p, &e)
-							 : NULL;
+		PGresult   *r =
+			  conn ? main_exec(conn, "SELECT cpub_worker.worker_deregister($1)",
+							   1, p, &e)
+				   : NULL;
 
 		if (r == NULL && conn)
 			log_warning("could not deregister: %s", e.message);

@@ -97,18 +97,17 @@ int
 podman_run(const char *const *args, const char *const *env, int timeout_ms,
 		   size_t cap, struct podman_result *r)
 {
-	size_t						nargs = 0;
-	char					  **argv;
-	char					  **envp;
-	int							pipefd[2];
-	posix_spawn_file_actions_t	fa;
-	posix_spawnattr_t			attr;
-	sigset_t					none;
-	pid_t						pid;
-	int							rc, wstatus;
-	long						deadline = timeout_ms > 0 ? now_ms() + timeout_ms
-														   : 0;
-	bool						termed = false;
+	size_t					   nargs = 0;
+	char					 **argv;
+	char					 **envp;
+	int						   pipefd[2];
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t		   attr;
+	sigset_t				   none;
+	pid_t					   pid;
+	int						   rc, wstatus;
+	long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	bool termed = false;
 
 	memset(r, 0, sizeof(*r));
 	r->status = -1;
@@ -138,8 +137,8 @@ podman_run(const char *const *args, const char *const *env, int timeout_ms,
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
 	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-										POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setflags(&attr,
+							 POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	{
 		sigset_t def;
 
@@ -158,8 +157,8 @@ podman_run(const char *const *args, const char *const *env, int timeout_ms,
 	if (rc != 0)
 	{
 		char msg[256];
-		int	 n = snprintf(msg, sizeof(msg), "cannot run %s: %s",
-						  podman_program, strerror(rc));
+		int n = snprintf(msg, sizeof(msg), "cannot run %s: %s", podman_program,
+						 strerror(rc));
 
 		close(pipefd[0]);
 		append_out(r, cap, msg, (size_t) n);
@@ -219,8 +218,8 @@ bool
 podman_ok(const char *const *args, int timeout_ms, bool quiet, char **out)
 {
 	struct podman_result r;
-	bool				 ok = podman_run(args, NULL, timeout_ms, 65536, &r) == 0 &&
-				r.status == 0;
+	bool				 ok =
+		podman_run(args, NULL, timeout_ms, 65536, &r) == 0 && r.status == 0;
 
 	/* Trim the trailing newline. */
 	while (r.out && r.out_len > 0 &&

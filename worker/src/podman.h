@@ -11,11 +11,11 @@
 
 struct podman_result
 {
-	int		status;	   /* exit status, or 128 + signal, or -1 (not run) */
-	bool	timed_out; /* killed at the time limit */
-	char   *out;	   /* stdout and stderr interleaved, NUL-terminated */
-	size_t	out_len;
-	bool	truncated; /* out kept only the last cap bytes */
+	int	   status;	  /* exit status, or 128 + signal, or -1 (not run) */
+	bool   timed_out; /* killed at the time limit */
+	char  *out;		  /* stdout and stderr interleaved, NUL-terminated */
+	size_t out_len;
+	bool   truncated; /* out kept only the last cap bytes */
 };
 
 /* podman_init: the program and CONTAINERS_CONF (NULL: podman's default)

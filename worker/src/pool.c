@@ -302,13 +302,14 @@ container_oom_killed(struct container *c, int *exit_code)
 /* Write the function's environment into dir/env: NAME=VALUE\0 ... (the
  * shim reads it, sets the variables and deletes the file). */
 static int
-write_env(PGconn *conn, const struct fn_spec *spec, const char *dir,
-		  char *err, size_t errlen)
+write_env(PGconn *conn, const struct fn_spec *spec, const char *dir, char *err,
+		  size_t errlen)
 {
-	const char	   *params[1] = {spec->function_id};
-	struct db_stmt	stmt = {NULL,
-							"SELECT name, value FROM cpub_worker.function_env($1)",
-							1, params, NULL, NULL};
+	const char	  *params[1] = {spec->function_id};
+	struct db_stmt stmt = {
+		NULL, "SELECT name, value FROM cpub_worker.function_env($1)",
+		1,	  params,
+		NULL, NULL};
 	struct db_error e;
 	PGresult	   *r = db_exec(conn, &stmt, &e);
 	char			path[600];
@@ -322,8 +323,8 @@ write_env(PGconn *conn, const struct fn_spec *spec, const char *dir,
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/env", dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-			  0600);
+	fd =
+		open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 	{
 		snprintf(err, errlen, "could not write %s: %s", path, strerror(errno));
@@ -335,10 +336,10 @@ write_env(PGconn *conn, const struct fn_spec *spec, const char *dir,
 		const char *name = PQgetvalue(r, i, 0);
 		const char *value = PQgetvalue(r, i, 1);
 
-		ok = write(fd, name, strlen(name)) == (ssize_t) strlen(name) &&
-			 write(fd, "=", 1) == 1 &&
-			 write(fd, value, strlen(value) + 1) ==
-				 (ssize_t) strlen(value) + 1;
+		ok =
+			write(fd, name, strlen(name)) == (ssize_t) strlen(name) &&
+			write(fd, "=", 1) == 1 &&
+			write(fd, value, strlen(value) + 1) == (ssize_t) strlen(value) + 1;
 	}
 	close(fd);
 	PQclear(r);
@@ -423,9 +424,9 @@ function_cpus(int memory_mb)
 static int
 container_start(PGconn *conn, struct container *c, char *err, size_t errlen)
 {
-	char				 worker_id[UUID_LEN + 1];
-	char				 pidfile[600], vol[700], tmpfs[64], pids[16], mem[32],
-		cpus[32], l_inst[80], l_worker[80], l_fn[80], l_ver[80];
+	char worker_id[UUID_LEN + 1];
+	char pidfile[600], vol[700], tmpfs[64], pids[16], mem[32], cpus[32],
+		l_inst[80], l_worker[80], l_fn[80], l_ver[80];
 	const char			*args[64];
 	int					 n = 0;
 	struct podman_result r;
@@ -494,8 +495,7 @@ container_start(PGconn *conn, struct container *c, char *err, size_t errlen)
 	args[n] = NULL;
 again:
 	if (podman_run(args, NULL, cfg.start_timeout * 1000, 16384, &r) == 0 &&
-		r.status != 0 && strstr(r.out, "image not known") != NULL &&
-		!rebuilt)
+		r.status != 0 && strstr(r.out, "image not known") != NULL && !rebuilt)
 	{
 		/* Built on another host: build it here, then start again. */
 		podman_result_free(&r);
@@ -575,8 +575,8 @@ retire_stale(const struct fn_spec *s)
 }
 
 struct container *
-pool_acquire(PGconn *conn, const struct fn_spec *spec, int wait_ms,
-			 bool *cold, char *err, size_t errlen)
+pool_acquire(PGconn *conn, const struct fn_spec *spec, int wait_ms, bool *cold,
+			 char *err, size_t errlen)
 {
 	double			  deadline = now_seconds() + wait_ms / 1000.0;
 	struct container *c;
@@ -754,17 +754,20 @@ pool_drain_function(const char *function_id)
 static void
 refresh_function(PGconn *conn, const char *function_id)
 {
-	const char		 *params[1] = {function_id};
-	struct db_stmt	  stmt = {
-		   NULL,
-		   "SELECT function_id, version_id, version, runtime, image, memory_mb, "
-			  "timeout_seconds, max_concurrency, config_generation "
-			  "FROM cpub_worker.function_runtime($1)",
-		   1, params, NULL, NULL};
-	struct db_error	  e;
-	PGresult		 *r = db_exec(conn, &stmt, &e);
-	struct fn_spec	  s;
-	int				  have = 0, want;
+	const char	  *params[1] = {function_id};
+	struct db_stmt stmt = {
+		NULL,
+		"SELECT function_id, version_id, version, runtime, image, memory_mb, "
+		"timeout_seconds, max_concurrency, config_generation "
+		"FROM cpub_worker.function_runtime($1)",
+		1,
+		params,
+		NULL,
+		NULL};
+	struct db_error e;
+	PGresult	   *r = db_exec(conn, &stmt, &e);
+	struct fn_spec	s;
+	int				have = 0, want;
 
 	if (r == NULL)
 	{
@@ -800,8 +803,8 @@ refresh_function(PGconn *conn, const char *function_id)
 	{
 		bool			  cold;
 		char			  err[512];
-		struct container *c = pool_acquire(conn, &s, 0, &cold, err,
-										   sizeof(err));
+		struct container *c =
+			pool_acquire(conn, &s, 0, &cold, err, sizeof(err));
 
 		if (c == NULL)
 		{
@@ -902,12 +905,13 @@ pool_remove_orphans(PGconn *conn)
 {
 	char		filter[80];
 	const char *args[] = {
-		"ps", "--all", "--filter", filter, "--format",
-		"{{.Names}} {{index .Labels \"cpub.worker\"}}", NULL};
-	char	   *out = NULL;
-	char	   *ids = NULL;
-	size_t		idlen = 0;
-	FILE	   *mem;
+		"ps",	"--all",	"--filter",
+		filter, "--format", "{{.Names}} {{index .Labels \"cpub.worker\"}}",
+		NULL};
+	char  *out = NULL;
+	char  *ids = NULL;
+	size_t idlen = 0;
+	FILE  *mem;
 
 	snprintf(filter, sizeof(filter), "label=cpub.installation=%s",
 			 installation_id);
@@ -940,13 +944,14 @@ pool_remove_orphans(PGconn *conn)
 	fputc('}', mem);
 	fclose(mem);
 	{
-		const char		*params[1] = {ids};
-		struct db_stmt	 stmt = {
-			  NULL, "SELECT unnest(cpub_worker.workers_running($1::uuid[]))",
-			  1, params, NULL, NULL};
-		struct db_error	 e;
-		PGresult		*r = db_exec(conn, &stmt, &e);
-		char			*save = NULL;
+		const char	  *params[1] = {ids};
+		struct db_stmt stmt = {
+			NULL, "SELECT unnest(cpub_worker.workers_running($1::uuid[]))",
+			1,	  params,
+			NULL, NULL};
+		struct db_error	  e;
+		PGresult		 *r = db_exec(conn, &stmt, &e);
+		char			 *save = NULL;
 		struct container *gone = NULL;
 
 		if (r == NULL)

@@ -88,9 +88,9 @@ extern void pool_counts(int *total, int *idle);
 
 /* Memory accounting of a container's cgroup: reset the peak before a
  * request; the peak (KiB, -1 unknown) and OOM kills so far after it. */
-extern void	 container_mem_reset(struct container *c);
-extern long	 container_mem_peak_kb(struct container *c);
-extern long	 container_oom_kills(struct container *c);
+extern void container_mem_reset(struct container *c);
+extern long container_mem_peak_kb(struct container *c);
+extern long container_oom_kills(struct container *c);
 
 /* container_exit_state: after the container died: whether the kernel's
  * OOM killer ended it, and its exit code (podman inspect). */

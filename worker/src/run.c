@@ -83,8 +83,7 @@ outcome_free(struct outcome *o)
 }
 
 /* Append a line of the worker's own to the execution's logs. */
-static void
-logs_note(struct outcome *o, const char *fmt, ...)
+static void logs_note(struct outcome *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static void
@@ -107,8 +106,7 @@ logs_note(struct outcome *o, const char *fmt, ...)
 	o->logs = joined;
 }
 
-static void
-fail(struct outcome *o, const char *kind, const char *fmt, ...)
+static void fail(struct outcome *o, const char *kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static void
@@ -139,8 +137,8 @@ request_headers(const char *text, struct frame_header **out, size_t *n,
 	*store = obj;
 	if (!json_is_object(obj))
 		return obj == NULL ? -1 : 0;
-	json_object_foreach(obj, name, value)
-		count += json_is_array(value) ? json_array_size(value) : 1;
+	json_object_foreach(obj, name, value) count +=
+		json_is_array(value) ? json_array_size(value) : 1;
 	*out = calloc(count ? count : 1, sizeof(**out));
 	if (*out == NULL)
 		return -1;
@@ -151,15 +149,14 @@ request_headers(const char *text, struct frame_header **out, size_t *n,
 
 		if (json_is_string(value))
 		{
-			(*out)[k++] = (struct frame_header){
-				name, strlen(name), json_string_value(value),
-				json_string_length(value)};
+			(*out)[k++] = (struct frame_header){name, strlen(name),
+												json_string_value(value),
+												json_string_length(value)};
 			continue;
 		}
-		json_array_foreach(value, i, v) if (json_is_string(v))
-			(*out)[k++] = (struct frame_header){name, strlen(name),
-												json_string_value(v),
-												json_string_length(v)};
+		json_array_foreach(value, i, v) if (json_is_string(v))(*out)[k++] =
+			(struct frame_header){name, strlen(name), json_string_value(v),
+								  json_string_length(v)};
 	}
 	*n = k;
 	return 0;
@@ -212,7 +209,8 @@ exchange(int fd, const struct frame_request *req,
 	}
 	frame_writer_free(&w);
 	if (rc == 1)
-		rc = frame_reader_take_response(&r, res) == FRAME_OK ? 1 : FRAME_EFIELD;
+		rc =
+			frame_reader_take_response(&r, res) == FRAME_OK ? 1 : FRAME_EFIELD;
 	else if (rc == 0)
 		rc = 0;
 	frame_reader_reset(&r);
@@ -231,10 +229,9 @@ response_headers(const struct frame_response *res, const char **error_kind)
 	for (size_t i = 0; i < res->nheaders; i++)
 	{
 		const struct frame_header *h = &res->headers[i];
-		char					  *name = utf8_clean(h->name, h->name_len, NULL);
-		char					  *value = utf8_clean(h->value, h->value_len,
-													  NULL);
-		json_t					  *old;
+		char   *name = utf8_clean(h->name, h->name_len, NULL);
+		char   *value = utf8_clean(h->value, h->value_len, NULL);
+		json_t *old;
 
 		if (name == NULL || value == NULL)
 		{
@@ -260,8 +257,7 @@ response_headers(const struct frame_response *res, const char **error_kind)
 		else if (json_is_array(old))
 			json_array_append_new(old, json_string(value));
 		else
-			json_object_set_new(obj, name,
-								json_pack("[Os]", old, value));
+			json_object_set_new(obj, name, json_pack("[Os]", old, value));
 		free(name);
 		free(value);
 	}
@@ -274,17 +270,17 @@ response_headers(const struct frame_response *res, const char **error_kind)
 static void
 serve(PGconn *conn, PGresult *r, struct outcome *o)
 {
-	struct fn_spec		spec;
-	struct container   *c;
+	struct fn_spec		 spec;
+	struct container	*c;
 	struct frame_request req;
-	struct frame_limits lim;
-	json_t			   *hstore = NULL;
-	unsigned char	   *body;
-	size_t				body_len = 0;
-	char				err[512];
-	double				t0, deadline;
-	long				oom_before;
-	int					rc;
+	struct frame_limits	 lim;
+	json_t				*hstore = NULL;
+	unsigned char		*body;
+	size_t				 body_len = 0;
+	char				 err[512];
+	double				 t0, deadline;
+	long				 oom_before;
+	int					 rc;
 
 	memset(&spec, 0, sizeof(spec));
 	snprintf(spec.function_id, sizeof(spec.function_id), "%s",
@@ -323,8 +319,9 @@ serve(PGconn *conn, PGresult *r, struct outcome *o)
 	req.query_len = (size_t) PQgetlength(r, 0, 11);
 	body = PQunescapeBytea((const unsigned char *) PQgetvalue(r, 0, 13),
 						   &body_len);
-	if (request_headers(PQgetvalue(r, 0, 12), (struct frame_header **) &req.headers,
-						&req.nheaders, &hstore) != 0 ||
+	if (request_headers(PQgetvalue(r, 0, 12),
+						(struct frame_header **) &req.headers, &req.nheaders,
+						&hstore) != 0 ||
 		body == NULL)
 	{
 		fail(o, "rejected", "the request could not be decoded");
@@ -344,8 +341,8 @@ serve(PGconn *conn, PGresult *r, struct outcome *o)
 		const char *kind;
 		long		oom_after = container_oom_kills(c);
 
-		o->logs = utf8_clean(o->res.logs ? o->res.logs : "", o->res.logs_len,
-							 NULL);
+		o->logs =
+			utf8_clean(o->res.logs ? o->res.logs : "", o->res.logs_len, NULL);
 		o->headers = response_headers(&o->res, &kind);
 		o->status = o->res.status;
 		o->body = o->res.body;
@@ -354,10 +351,9 @@ serve(PGconn *conn, PGresult *r, struct outcome *o)
 			kind = "out_of_memory";
 		if (kind != NULL)
 		{
-			char *msg = utf8_clean(o->res.body ? o->res.body : "",
-								   o->res.body_len > 400 ? 400
-														 : o->res.body_len,
-								   NULL);
+			char *msg = utf8_clean(
+				o->res.body ? o->res.body : "",
+				o->res.body_len > 400 ? 400 : o->res.body_len, NULL);
 
 			fail(o, kind, "%s", msg && msg[0] ? msg : "the function failed");
 			free(msg);
@@ -473,8 +469,8 @@ run_main(void *arg)
 		cvalues[0] = worker_id;
 		cvalues[1] = done_arr;
 		ci = n;
-		stmts[n++] = (struct db_stmt){stop ? "complete" : "claim", NULL, 2,
-									  cvalues, NULL, NULL};
+		stmts[n++] = (struct db_stmt){
+			stop ? "complete" : "claim", NULL, 2, cvalues, NULL, NULL};
 		if (stop && !done[0])
 			n--; /* only the report */
 		failed = db_pipeline(conn, n, stmts, results, &e);
@@ -494,8 +490,7 @@ run_main(void *arg)
 				if (strncmp(e.sqlstate, "22", 2) == 0 && !out.error_kind)
 				{
 					fail(&out, "bad_response",
-						 "the function's response was refused: %s",
-						 e.message);
+						 "the function's response was refused: %s", e.message);
 					continue;
 				}
 				log_warning("execution %s: could not record its outcome: "

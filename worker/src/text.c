@@ -24,8 +24,8 @@ utf8_clean(const char *s, size_t len, size_t *outlen)
 	{
 		unsigned char c = (unsigned char) s[i];
 		size_t		  n = c < 0x80			 ? 1
-						  : (c >> 5) == 0x6 ? 2
-						  : (c >> 4) == 0xe ? 3
+						  : (c >> 5) == 0x6	 ? 2
+						  : (c >> 4) == 0xe	 ? 3
 						  : (c >> 3) == 0x1e ? 4
 											 : 0;
 		bool		  ok = n > 0 && i + n <= len && c != 0;
@@ -66,4 +66,3 @@ utf8_clean(const char *s, size_t len, size_t *outlen)
 		*outlen = o;
 	return out;
 }
-

@@ -30,7 +30,7 @@ enum job_class
 };
 
 extern struct config cfg;
-extern atomic_bool	 stopping;		/* SIGTERM: claim no more */
+extern atomic_bool	 stopping; /* SIGTERM: claim no more */
 extern char			 installation_id[UUID_LEN + 1];
 
 /* The worker's id; it changes when the worker registers again (after

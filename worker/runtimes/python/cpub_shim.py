@@ -689,6 +689,30 @@ class Shim:
         return 0
 
 
+DEFAULT_ENV_FILE = "/run/cpub/env"
+
+
+def load_env(environ=os.environ):
+    """The function's environment variables, which the worker writes beside
+    the socket (CPUB_ENV_FILE, default /run/cpub/env) as NAME=VALUE entries
+    each ending in a NUL byte, so that they never appear on a command line:
+    set them, then delete the file.  No file: nothing to do."""
+    path = environ.get("CPUB_ENV_FILE") or DEFAULT_ENV_FILE
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return
+    for entry in data.split(b"\0"):
+        name, eq, value = entry.partition(b"=")
+        if eq and name:
+            os.environb[name] = value
+    try:
+        os.unlink(path)
+    except OSError as e:
+        print("cpub-shim: could not delete %s: %s" % (path, e), file=sys.stderr)
+
+
 def main(argv):
     if len(argv) > 1 and argv[1] in ("-h", "--help"):
         print(
@@ -705,6 +729,7 @@ def main(argv):
     except ValueError as e:
         print("cpub-shim: %s" % e, file=sys.stderr)
         return 2
+    load_env()
     socket_path = argv[1] if len(argv) == 2 else (os.environ.get("CPUB_SOCKET") or DEFAULT_SOCKET)
     shim = Shim(socket_path, limits)
     signal.signal(signal.SIGTERM, shim._on_stop)
