@@ -123,13 +123,13 @@ api()
 }
 
 # bench_tier EMAIL [CONCURRENCY]: puts the user on tier "bench" (or
-# "bench-cN" with another max_concurrency than 5; made on first use), which
+# "bench_cN" with another max_concurrency than 5; made on first use), which
 # allows more functions, invocations and requests per second than the
 # default tier.  As a DBA would, in SQL.
 bench_tier()
 {
 	local n conc=${2:-5} name=bench
-	[ "$conc" = 5 ] || name=bench-c$conc
+	[ "$conc" = 5 ] || name=bench_c$conc
 	n=$(psql_run -v email="$1" -v tier="$name" -v conc="$conc" <<'SQL'
 \o /dev/null
 SELECT cpub_admin.tier_create(:'tier', 1000, 256, 30, :conc, 100000000, 20,

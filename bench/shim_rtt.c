@@ -4,6 +4,10 @@
  * a bare echo of the same bytes.
  *
  *   shim_rtt [-n REQUESTS] [-w WARMUP] [-d DIR] [-f] COMMAND [ARG...]
+ *   shim_rtt [-n REQUESTS] [-w WARMUP] -s SOCKET
+ *	   With -s, nothing is started: it connects to SOCKET, a shim already
+ *	   listening (in a container: bench/invoke.sh), and measures the same
+ *	   way, pinning only itself; the shim is left running.
  *	   Starts COMMAND (a shim: a C function linked with worker/shim,
  *	   cpub-cgi and its script, python3 cpub_shim.py) in DIR with
  *	   CPUB_SOCKET naming a socket in a temporary folder, connects once,
@@ -245,6 +249,7 @@ main(int argc, char **argv)
 {
 	int			n = 20000, warm = 2000, opt, with_floor = 0;
 	const char *cwd = NULL;
+	const char *existing = NULL;
 	char		dir[] = "/tmp/cpub-shim-rtt.XXXXXX";
 	char		path[108];
 	char	   *body;
@@ -254,7 +259,7 @@ main(int argc, char **argv)
 	struct stat st;
 
 	/* "+": options end at COMMAND, whose own options are its. */
-	while ((opt = getopt(argc, argv, "+n:w:d:f")) != -1)
+	while ((opt = getopt(argc, argv, "+n:w:d:fs:")) != -1)
 	{
 		if (opt == 'n')
 			n = atoi(optarg);
@@ -264,15 +269,17 @@ main(int argc, char **argv)
 			cwd = optarg;
 		else if (opt == 'f')
 			with_floor = 1;
+		else if (opt == 's')
+			existing = optarg;
 		else
 			return 2;
 	}
-	if (optind >= argc || n < 100 || warm < 0)
+	if ((optind >= argc && existing == NULL) || n < 100 || warm < 0)
 	{
 		fprintf(stderr,
 				"usage: %s [-n REQUESTS] [-w WARMUP] [-d DIR] [-f] COMMAND "
-				"[ARG...]\n",
-				argv[0]);
+				"[ARG...]\n       %s [-n REQUESTS] [-w WARMUP] -s SOCKET\n",
+				argv[0], argv[0]);
 		return 2;
 	}
 	frame_limits_default(&limits);
@@ -285,6 +292,18 @@ main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/fn.sock", dir);
+	if (existing != NULL)
+	{
+		rmdir(dir);
+		fd = connect_to(existing);
+		if (fd < 0)
+		{
+			fprintf(stderr, "shim_rtt: nothing listens on %s\n", existing);
+			return 1;
+		}
+		fn = -1;
+		goto measure;
+	}
 
 	fflush(stdout);
 	fn = fork();
@@ -309,6 +328,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+measure:
 	pick_cpus();
 	pin(0, cpu_a);
 	for (size_t k = 0; k < sizeof(SHAPES) / sizeof(SHAPES[0]); k++)
@@ -342,12 +362,16 @@ main(int argc, char **argv)
 
 		for (int split = 0; split <= 1; split++)
 		{
-			const char *where = split ? "two cores" : "one core";
+			const char *where = fn < 0	? "in a container"
+								: split ? "two cores"
+										: "one core";
 			double		t0;
 
-			if (split && cpu_b < 0)
+			/* A shim in a container is not ours to pin: once. */
+			if (split && (cpu_b < 0 || fn < 0))
 				break;
-			pin(fn, split ? cpu_b : cpu_a);
+			if (fn > 0)
+				pin(fn, split ? cpu_b : cpu_a);
 			if (echo > 0)
 				pin(echo, split ? cpu_b : cpu_a);
 
@@ -404,6 +428,8 @@ fail:
 
 stop:
 	close(fd);
+	if (fn < 0)
+		return failed;
 	kill(fn, SIGTERM);
 	waitpid(fn, &status, 0);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)

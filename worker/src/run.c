@@ -52,6 +52,8 @@ static const char *const PREPARE[] = {
 	"(j.payload->>'execution_id')::uuid, $1) s ON true",
 	"complete",
 	"SELECT cpub_worker.job_complete(worker_id => $1, ids => $2::bigint[])",
+	"durable",
+	"SELECT pg_catalog.set_config('synchronous_commit', 'on', true)",
 	NULL,
 };
 
@@ -445,8 +447,8 @@ run_main(void *arg)
 		const char	   *fvalues[11];
 		int				flengths[11], fformats[11];
 		const char	   *cvalues[2];
-		struct db_stmt	stmts[2];
-		PGresult	   *results[2];
+		struct db_stmt	stmts[3];
+		PGresult	   *results[3];
 		struct db_error e;
 		int				n = 0, failed, ci;
 		bool			stop = atomic_load(&stopping);
@@ -460,11 +462,21 @@ run_main(void *arg)
 							  (volatile bool *) &stopping);
 			if (conn == NULL)
 				break;
+			/*
+			 * A claim alone need not wait for the disk: if it is lost in a
+			 * crash, the job is claimed again, and the outcome's commit,
+			 * which is durable, makes every earlier one durable too.  Only
+			 * the rounds reporting an outcome ask for a durable commit.
+			 */
+			PQclear(PQexec(conn, "SET synchronous_commit = off"));
 		}
 		worker_id_get(worker_id);
 		if (pending)
+		{
+			stmts[n++] = (struct db_stmt){"durable", NULL, 0, NULL, NULL, NULL};
 			finish_stmt(&out, worker_id, bufs, fvalues, flengths, fformats,
 						&stmts[n++]);
+		}
 		snprintf(done_arr, sizeof(done_arr), "{%s}", done);
 		cvalues[0] = worker_id;
 		cvalues[1] = done_arr;
@@ -481,7 +493,7 @@ run_main(void *arg)
 		}
 		if (failed >= 0)
 		{
-			if (pending && failed == 0 && ci == 1)
+			if (pending && failed == 1 && ci == 2)
 			{
 				/* The report itself was refused.  A response PostgreSQL
 				 * would not take is the function's fault: report that
