@@ -256,6 +256,23 @@ build_version(PGresult *r, const char *tag, struct blog *log, char *error,
 		snprintf(error, errlen, "out of memory reading the archive");
 		goto out;
 	}
+	/* What the deploy stored is what is built. */
+	{
+		unsigned char sum[crypto_hash_sha256_BYTES];
+		char		  hex[crypto_hash_sha256_BYTES * 2 + 1];
+
+		crypto_hash_sha256(sum, archive, archive_len);
+		sodium_bin2hex(hex, sizeof(hex), sum, sizeof(sum));
+		if (strcmp(hex, PQgetvalue(r, 0, 6)) != 0)
+		{
+			snprintf(error, errlen,
+					 "the archive does not match its SHA-256 (%s stored, %s "
+					 "read)",
+					 PQgetvalue(r, 0, 6), hex);
+			fprintf(log->f, "[cpub] %s\n", error);
+			goto out;
+		}
+	}
 	unpack_limits_default(&lim);
 	if (unpack_archive(archive, archive_len, fn, &lim, &st, error, errlen) !=
 		0)
@@ -293,9 +310,14 @@ build_version(PGresult *r, const char *tag, struct blog *log, char *error,
 	snprintf(l_fn, sizeof(l_fn), "cpub.function=%s", function_id);
 	snprintf(l_ver, sizeof(l_ver), "cpub.version=%d", version);
 	{
+		/* The build's RUN steps: no network and no capability.  (Not in
+		 * a user namespace: with podman 4.3, an image built under one
+		 * keeps the mapped owners and cannot then run with
+		 * --userns=auto.) */
 		const char *args[] = {"build",
 							  "--pull=never",
 							  "--network=none",
+							  "--cap-drop=all",
 							  "--no-cache",
 							  "--force-rm",
 							  "--layers=false",
@@ -350,6 +372,17 @@ out:
 	PQfreemem(archive);
 	unpack_remove_tree(dir);
 	return result;
+}
+
+void
+build_sweep(void)
+{
+	char dir[600];
+
+	/* Build folders a killed worker left (function sources). */
+	snprintf(dir, sizeof(dir), "%s/build", cfg.state_dir);
+	if (unpack_remove_tree(dir) != 0)
+		log_warning("could not remove %s: %m", dir);
 }
 
 /* A build job: payload {"version_id": ...}.  Returns 0 when the job is
@@ -506,17 +539,19 @@ do_maintenance(PGconn *conn, char *error, size_t errlen)
 	}
 	log_info("maintenance: %s", PQgetvalue(r, 0, 0));
 	PQclear(r);
-	pool_remove_orphans(conn);
+	pool_remove_orphans(conn, false);
 	return 0;
 }
 
 void *
 build_main(void *arg)
 {
+	int		slot = *(int *) arg;
 	PGconn *conn = NULL;
 	char	done[32] = "";
+	char	to_fail[32] = ""; /* failed while the connection was down */
+	char	fail_why[600] = "";
 
-	(void) arg;
 	for (;;)
 	{
 		char			worker_id[UUID_LEN + 1], done_arr[40];
@@ -529,7 +564,7 @@ build_main(void *arg)
 		char			id[32], kind[32], error[600] = "";
 		int				rc = 0;
 
-		if (stop && !done[0])
+		if (stop && !done[0] && !to_fail[0])
 			break;
 		if (db_broken(conn))
 		{
@@ -540,6 +575,22 @@ build_main(void *arg)
 				break;
 		}
 		worker_id_get(worker_id);
+		if (to_fail[0])
+		{
+			/* Not done: back to the queue, to be tried again later. */
+			const char	  *fp[4] = {worker_id, to_fail, fail_why, "true"};
+			struct db_stmt fs = {"fail", NULL, 4, fp, NULL, NULL};
+			PGresult	  *fr = db_exec(conn, &fs, &e);
+
+			if (fr == NULL && db_broken(conn))
+				continue;
+			if (fr == NULL)
+				log_warning("could not fail job %s: %s", to_fail, e.message);
+			PQclear(fr);
+			to_fail[0] = '\0';
+			in_hand_set(slot, 0);
+			continue;
+		}
 		snprintf(done_arr, sizeof(done_arr), "{%s}", done);
 		p[0] = worker_id;
 		p[1] = done_arr;
@@ -555,10 +606,12 @@ build_main(void *arg)
 			else if (!db_is(&e, "55Q01"))
 				log_error("build slot: %s (%s)", e.message, e.sqlstate);
 			done[0] = '\0';
+			in_hand_set(slot, 0);
 			jobs_wait(JOBS_BUILD, 1000);
 			continue;
 		}
 		done[0] = '\0';
+		in_hand_set(slot, 0);
 		if (stop || PQntuples(r) == 0)
 		{
 			PQclear(r);
@@ -568,6 +621,7 @@ build_main(void *arg)
 		}
 		snprintf(id, sizeof(id), "%s", PQgetvalue(r, 0, 0));
 		snprintf(kind, sizeof(kind), "%s", PQgetvalue(r, 0, 1));
+		in_hand_set(slot, atoll(id));
 		payload = json_loads(PQgetvalue(r, 0, 2), 0, NULL);
 		PQclear(r);
 		if (strcmp(kind, "build") == 0)
@@ -582,19 +636,11 @@ build_main(void *arg)
 			snprintf(done, sizeof(done), "%s", id);
 			continue;
 		}
-		/* Not done: back to the queue, to be tried again later. */
 		log_error("%s job %s failed: %s", kind, id, error);
-		if (!db_broken(conn))
-		{
-			const char	  *fp[4] = {worker_id, id, error, "true"};
-			struct db_stmt fs = {"fail", NULL, 4, fp, NULL, NULL};
-			PGresult	  *fr = db_exec(conn, &fs, &e);
-
-			if (fr == NULL)
-				log_warning("could not fail job %s: %s", id, e.message);
-			PQclear(fr);
-		}
+		snprintf(to_fail, sizeof(to_fail), "%s", id);
+		snprintf(fail_why, sizeof(fail_why), "%s", error);
 	}
 	PQfinish(conn);
+	slot_exited();
 	return NULL;
 }

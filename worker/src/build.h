@@ -11,6 +11,10 @@
 
 extern void *build_main(void *arg);
 
+/* build_sweep: at start, removes the build folders under state_dir (left
+ * by a worker that was killed). */
+extern void build_sweep(void);
+
 /* build_local: builds a ready version's image on this host from its
  * archive (cpub_worker.version_archive), for a worker that lacks it
  * (several hosts, no registry).  0, or -1 with err. */

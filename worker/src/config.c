@@ -21,7 +21,7 @@ static const struct setting SETTINGS[] = {
 	  "libpq connection string; the role must be cpub_worker"),
 	S(run_slots, SETTING_INT, "0", 0, 1024,
 	  "invocations served at once (a thread and a connection each); "
-	  "0: eight per CPU"),
+	  "0: eight per CPU, at most 32"),
 	S(build_slots, SETTING_INT, "1", 1, 64, "builds at once"),
 	S(state_dir, SETTING_STRING, "/var/lib/cpub-worker", 0, 0,
 	  "folder for container sockets and build folders (made 0700)"),
@@ -109,7 +109,7 @@ config_load(struct config *cfg, int argc, char **argv)
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 		/* A slot mostly waits on its container or the database. */
-		cfg->run_slots = ncpu > 0 && ncpu < 128 ? (int) ncpu * 8 : 16;
+		cfg->run_slots = ncpu > 0 && ncpu < 4 ? (int) ncpu * 8 : 32;
 	}
 	if (cfg->share_dir == NULL)
 		cfg->share_dir = program_dir();

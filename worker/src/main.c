@@ -16,7 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,11 +42,16 @@ static pthread_mutex_t id_mu = PTHREAD_MUTEX_INITIALIZER;
 static char			   worker_id[UUID_LEN + 1];
 static atomic_bool	   must_register;
 
+static atomic_llong *in_hand; /* per slot */
+static int			 nslots;
+static atomic_int	 slots_alive;
+
 static struct
 {
 	pthread_mutex_t mu;
 	pthread_cond_t	cv[JOBS_NCLASSES];
 	int				pending[JOBS_NCLASSES];
+	unsigned		generation[JOBS_NCLASSES]; /* bumped by a broadcast */
 } J = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 	.cv = {PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER},
@@ -78,6 +84,7 @@ void
 jobs_wait(enum job_class cls, int ms)
 {
 	struct timespec ts;
+	unsigned		gen;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += ms / 1000;
@@ -88,7 +95,9 @@ jobs_wait(enum job_class cls, int ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&J.mu);
-	while (J.pending[cls] == 0 && !atomic_load(&stopping))
+	gen = J.generation[cls];
+	while (J.pending[cls] == 0 && J.generation[cls] == gen &&
+		   !atomic_load(&stopping))
 		if (pthread_cond_timedwait(&J.cv[cls], &J.mu, &ts) == ETIMEDOUT)
 			break;
 	if (J.pending[cls] > 0)
@@ -102,18 +111,42 @@ jobs_notify(enum job_class cls, bool all)
 	pthread_mutex_lock(&J.mu);
 	if (all)
 	{
-		J.pending[cls] = 0;
+		/* Every waiter looks again, once. */
+		J.generation[cls]++;
 		pthread_cond_broadcast(&J.cv[cls]);
 	}
 	else
 	{
 		/* A wake-up is kept until a slot takes it, so one that comes
-		 * while every slot is busy is not lost. */
-		if (J.pending[cls] < 1024)
+		 * while every slot is busy is not lost (a few at most: a busy
+		 * slot claims again as soon as it is done anyway). */
+		if (J.pending[cls] < 64)
 			J.pending[cls]++;
 		pthread_cond_signal(&J.cv[cls]);
 	}
 	pthread_mutex_unlock(&J.mu);
+}
+
+void
+in_hand_set(int slot, long long job_id)
+{
+	if (slot >= 0 && slot < nslots)
+		atomic_store(&in_hand[slot], job_id);
+}
+
+void
+slot_exited(void)
+{
+	atomic_fetch_sub(&slots_alive, 1);
+}
+
+/* Wake every thread that may be waiting (stop, re-register). */
+static void
+wake_all(void)
+{
+	jobs_notify(JOBS_RUN, true);
+	jobs_notify(JOBS_BUILD, true);
+	pool_wake_all();
 }
 
 /* One statement on the main connection; NULL with *e on failure. */
@@ -195,6 +228,59 @@ main_connect(void)
 	}
 }
 
+/* Give back the jobs the database says we hold but no slot has in hand,
+ * twice running (a claim whose answer was lost). */
+static void
+release_strays(PGconn *conn, PGresult *held)
+{
+	static long long seen[256];
+	static int		 nseen;
+	long long		 now_seen[256];
+	int				 n = 0;
+	char			 id[UUID_LEN + 1];
+
+	worker_id_get(id);
+	for (int i = 0; i < PQntuples(held) && n < 256; i++)
+	{
+		long long job = atoll(PQgetvalue(held, i, 0));
+		bool	  mine = false;
+
+		for (int k = 0; k < nslots && !mine; k++)
+			mine = atomic_load(&in_hand[k]) == job;
+		if (mine)
+			continue;
+		for (int k = 0; k < nseen; k++)
+			if (seen[k] == job)
+			{
+				char			jobtext[24];
+				const char	   *p[3] = {id, jobtext, NULL};
+				struct db_error e;
+				PGresult	   *r;
+
+				snprintf(jobtext, sizeof(jobtext), "%lld", job);
+				r = main_exec(
+					conn,
+					"SELECT cpub_worker.job_fail(worker_id => $1, id => $2, "
+					"error => 'the worker lost track of it', retry => true)",
+					2, p, &e);
+				if (r == NULL)
+					log_warning("could not give back job %s: %s", jobtext,
+								e.message);
+				else
+					log_warning(
+						"job %s was held but not worked on: given back",
+						jobtext);
+				PQclear(r);
+				job = 0;
+				break;
+			}
+		if (job != 0)
+			now_seen[n++] = job;
+	}
+	memcpy(seen, now_seen, sizeof(now_seen[0]) * (size_t) n);
+	nseen = n;
+}
+
 static void
 heartbeat(PGconn *conn)
 {
@@ -204,7 +290,8 @@ heartbeat(PGconn *conn)
 	PGresult	   *r;
 
 	worker_id_get(id);
-	r = main_exec(conn, "SELECT cpub_worker.worker_heartbeat($1)", 1, p, &e);
+	r = main_exec(conn, "SELECT unnest(cpub_worker.worker_heartbeat($1))", 1,
+				  p, &e);
 	if (r == NULL)
 	{
 		if (db_is(&e, "55Q05") || db_is(&e, "P0002"))
@@ -218,7 +305,10 @@ heartbeat(PGconn *conn)
 			log_warning("heartbeat failed: %s (%s)", e.message, e.sqlstate);
 		return;
 	}
+	release_strays(conn, r);
 	PQclear(r);
+	if (atomic_load(&stopping))
+		return;
 	r = main_exec(conn, "SELECT cpub_worker.maintenance_schedule()", 0, NULL,
 				  &e);
 	if (r == NULL)
@@ -248,20 +338,56 @@ drain_notifications(PGconn *conn)
 	}
 }
 
-/* During the shutdown: a second SIGTERM or SIGINT exits at once. */
+/* Signals: the first SIGTERM or SIGINT stops the worker (claim nothing
+ * more, finish what is in hand); a second exits at once (a later worker
+ * takes the jobs back and removes the containers). */
 static void *
-second_signal(void *arg)
+signal_main(void *arg)
 {
-	struct signalfd_siginfo si;
+	sigset_t *sigs = arg;
+	int		  sig;
 
-	if (read(*(int *) arg, &si, sizeof(si)) == sizeof(si))
+	double first = 0;
+
+	for (int n = 0;; n++)
 	{
-		log_warning("signal %u again: exiting without finishing (a later "
-					"worker takes the jobs back)",
-					si.ssi_signo);
-		_exit(1);
+		if (sigwait(sigs, &sig) != 0)
+			continue;
+		/* timeout(1) and some supervisors signal the process and its
+		 * group: a second signal within a second is the same request. */
+		if (n > 0 && now_seconds() - first < 1.0)
+			continue;
+		if (n > 0)
+		{
+			log_warning("signal %d again: exiting without finishing", sig);
+			_exit(1);
+		}
+		first = now_seconds();
+		log_info("signal %d: stopping (finishing what is in hand)", sig);
+		atomic_store(&stopping, true);
+		wake_all();
 	}
 	return NULL;
+}
+
+/* Only one worker at a time uses a state_dir: it sweeps what a killed one
+ * left there.  The lock lives as long as the process. */
+static int
+lock_state_dir(void)
+{
+	char path[600];
+	int	 fd;
+
+	snprintf(path, sizeof(path), "%s/lock", cfg.state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0)
+	{
+		log_error("%s is in use by another worker (%s): give each worker "
+				  "its own state_dir",
+				  cfg.state_dir, fd < 0 ? strerror(errno) : "locked");
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -269,9 +395,9 @@ main(int argc, char **argv)
 {
 	int				rc = config_load(&cfg, argc, argv);
 	sigset_t		sigs;
-	int				sigfd;
 	PGconn		   *conn;
-	pthread_t	   *runs, *builds, janitor;
+	pthread_t	   *runs, *builds, janitor, signals;
+	int			   *slot_ids;
 	double			next_beat = 0;
 	char			id[UUID_LEN + 1];
 	struct db_error e;
@@ -285,7 +411,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	podman_init(cfg.podman, cfg.containers_conf);
-	if (pool_init() != 0)
+	if (pool_init() != 0 || lock_state_dir() != 0)
 		return 1;
 	/* conmon leaves files (oom) in the folder podman runs in. */
 	if (chdir(cfg.state_dir) != 0)
@@ -293,28 +419,43 @@ main(int argc, char **argv)
 		log_error("cannot enter %s: %m", cfg.state_dir);
 		return 1;
 	}
+	build_sweep();
 
-	/* Signals arrive on a descriptor of the main loop; every thread
-	 * started below inherits the mask. */
+	/* Signals go to their own thread; every thread inherits the mask. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	pthread_create(&signals, NULL, signal_main, &sigs);
+	pthread_detach(signals);
 
 	conn = main_connect();
 	if (conn == NULL || register_worker(conn) != 0)
-		return 1;
-	pool_remove_orphans(conn);
+		return atomic_load(&stopping) ? 0 : 1;
+	pool_remove_orphans(conn, true);
 
+	nslots = cfg.run_slots + cfg.build_slots;
+	in_hand = calloc((size_t) nslots, sizeof(*in_hand));
+	slot_ids = calloc((size_t) nslots, sizeof(int));
 	runs = calloc((size_t) cfg.run_slots, sizeof(pthread_t));
 	builds = calloc((size_t) cfg.build_slots, sizeof(pthread_t));
+	if (in_hand == NULL || slot_ids == NULL || runs == NULL || builds == NULL)
+	{
+		log_error("out of memory");
+		return 1;
+	}
+	atomic_store(&slots_alive, nslots);
 	pthread_create(&janitor, NULL, janitor_main, NULL);
-	for (int i = 0; i < cfg.run_slots; i++)
-		pthread_create(&runs[i], NULL, run_main, NULL);
-	for (int i = 0; i < cfg.build_slots; i++)
-		pthread_create(&builds[i], NULL, build_main, NULL);
+	for (int i = 0; i < nslots; i++)
+	{
+		slot_ids[i] = i;
+		if (i < cfg.run_slots)
+			pthread_create(&runs[i], NULL, run_main, &slot_ids[i]);
+		else
+			pthread_create(&builds[i - cfg.run_slots], NULL, build_main,
+						   &slot_ids[i]);
+	}
 	log_info("worker ready: %d run slots, %d build slots, installation %s, "
 			 "podman %s%s%s",
 			 cfg.run_slots, cfg.build_slots, installation_id, cfg.podman,
@@ -324,22 +465,14 @@ main(int argc, char **argv)
 	jobs_notify(JOBS_RUN, true);
 	jobs_notify(JOBS_BUILD, true);
 
-	while (!atomic_load(&stopping))
+	/* Until every slot has exited: after SIGTERM the slots finish what
+	 * they hold, and the heartbeats keep its leases meanwhile. */
+	while (atomic_load(&slots_alive) > 0)
 	{
-		struct pollfd p[2] = {{PQsocket(conn), POLLIN, 0}, {sigfd, POLLIN, 0}};
+		struct pollfd p = {PQsocket(conn), POLLIN, 0};
 
-		if (poll(p, 2, 1000) < 0 && errno != EINTR)
+		if (poll(&p, 1, 200) < 0 && errno != EINTR)
 			break;
-		if (p[1].revents & POLLIN)
-		{
-			struct signalfd_siginfo si;
-
-			if (read(sigfd, &si, sizeof(si)) == sizeof(si))
-				log_info("signal %u: stopping (finishing what is in hand)",
-						 si.ssi_signo);
-			atomic_store(&stopping, true);
-			break;
-		}
 		drain_notifications(conn);
 		if (db_broken(conn))
 		{
@@ -351,36 +484,30 @@ main(int argc, char **argv)
 			/* Whatever was notified meanwhile: look again. */
 			jobs_notify(JOBS_RUN, true);
 			jobs_notify(JOBS_BUILD, true);
+			pool_function_changed(NULL);
 			next_beat = 0;
 		}
-		if (atomic_load(&must_register))
+		if (atomic_load(&must_register) && !atomic_load(&stopping))
 		{
-			register_worker(conn);
+			/* Our jobs were taken back and our containers are labelled
+			 * with the old id: they go, and the slots start over. */
+			if (register_worker(conn) == 0)
+				pool_retire_all();
+			wake_all();
 			next_beat = 0;
 		}
 		if (now_seconds() >= next_beat)
 		{
 			heartbeat(conn);
+			drain_notifications(conn);
 			next_beat = now_seconds() + cfg.heartbeat;
 		}
 	}
 
 	atomic_store(&stopping, true);
-	jobs_notify(JOBS_RUN, true);
-	jobs_notify(JOBS_BUILD, true);
-	/* A second signal: leave now. */
-	{
-		pthread_t watch;
-
-		pthread_create(&watch, NULL, second_signal, &sigfd);
-		pthread_detach(watch);
-	}
+	wake_all();
 	for (int i = 0; i < cfg.run_slots; i++)
-	{
 		pthread_join(runs[i], NULL);
-		if (i == 0 || i == cfg.run_slots - 1)
-			heartbeat(conn);
-	}
 	for (int i = 0; i < cfg.build_slots; i++)
 		pthread_join(builds[i], NULL);
 	pthread_join(janitor, NULL);
@@ -401,6 +528,8 @@ main(int argc, char **argv)
 	PQfinish(conn);
 	free(runs);
 	free(builds);
+	free(in_hand);
+	free(slot_ids);
 	config_free(&cfg);
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,8 +40,10 @@
 #include "log.h"
 #include "podman.h"
 #include "pool.h"
+#include "unpack.h"
 
 #define MAX_CHANGED 256
+#define MAX_WAITING 1024
 
 static struct
 {
@@ -53,6 +56,9 @@ static struct
 	int				  nchanged;
 	bool			  changed_all;
 	char			  sock_root[512];
+	char			  waiting[MAX_WAITING][UUID_LEN + 1]; /* per waiter */
+	int				  nwaiting;
+	int				  waiting_for;
 } P = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 	.released = PTHREAD_COND_INITIALIZER,
@@ -75,33 +81,6 @@ pool_init(void)
 		return -1;
 	}
 	return 0;
-}
-
-/* Remove a folder tree we made (the socket folder), without following
- * links. */
-static void
-remove_tree(const char *path)
-{
-	DIR			  *d = opendir(path);
-	struct dirent *e;
-
-	if (d != NULL)
-	{
-		while ((e = readdir(d)) != NULL)
-		{
-			char sub[1024];
-
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-			if (e->d_type == DT_DIR)
-				remove_tree(sub);
-			else
-				unlink(sub);
-		}
-		closedir(d);
-	}
-	rmdir(path);
 }
 
 /* Unlink c from the list (mutex held). */
@@ -127,8 +106,12 @@ doom(struct container *c)
 	pthread_cond_broadcast(&P.released);
 }
 
-/* Remove containers now (no mutex held): podman rm in batches of 32,
- * then their folders. */
+/*
+ * Remove containers now (no mutex held): podman rm in batches of 32, then
+ * their folders (without following links: the container could write
+ * there).  A batch podman could not remove stays doomed and is tried
+ * again by the janitor, up to 5 times.
+ */
 static void
 remove_now(struct container *list)
 {
@@ -138,6 +121,7 @@ remove_now(struct container *list)
 		int				  n = 4;
 		struct container *batch = list;
 		struct container *c;
+		bool			  ok;
 
 		for (c = list; c && n < 36; c = c->next)
 		{
@@ -145,7 +129,7 @@ remove_now(struct container *list)
 			list = c->next;
 		}
 		args[n] = NULL;
-		podman_ok(args, 60000, false, NULL);
+		ok = podman_ok(args, 60000, false, NULL);
 		for (c = batch; c != list;)
 		{
 			struct container *next = c->next;
@@ -153,7 +137,17 @@ remove_now(struct container *list)
 
 			if (c->fd >= 0)
 				close(c->fd);
-			remove_tree(c->sock_dir);
+			c->fd = -1;
+			if (!ok && ++c->removal_tries < 5)
+			{
+				pthread_mutex_lock(&P.mu);
+				doom(c);
+				pthread_mutex_unlock(&P.mu);
+				c = next;
+				continue;
+			}
+			if (unpack_remove_tree(c->sock_dir) != 0)
+				log_warning("could not remove %s: %m", c->sock_dir);
 			snprintf(pidfile, sizeof(pidfile), "%s.pid", c->sock_dir);
 			unlink(pidfile);
 			log_info("container %s removed (served %u)", c->name, c->served);
@@ -341,6 +335,16 @@ write_env(PGconn *conn, const struct fn_spec *spec, const char *dir, char *err,
 			write(fd, "=", 1) == 1 &&
 			write(fd, value, strlen(value) + 1) == (ssize_t) strlen(value) + 1;
 	}
+	/* The shim's caps are the worker's (CPUB_ names are the platform's:
+	 * a function cannot set them). */
+	if (ok)
+	{
+		char caps[64];
+		int	 len = snprintf(caps, sizeof(caps), "CPUB_MAX_BODY=%ld",
+							cfg.max_body_kb * 1024);
+
+		ok = write(fd, caps, (size_t) len + 1) == len + 1;
+	}
 	close(fd);
 	PQclear(r);
 	if (!ok)
@@ -351,46 +355,74 @@ write_env(PGconn *conn, const struct fn_spec *spec, const char *dir, char *err,
 	return 0;
 }
 
-/* Connect to dir/fn.sock, waiting for the shim to open it while the
- * container lives, up to the start timeout. */
+/*
+ * Connect to dir/fn.sock, waiting for the shim to open it while the
+ * container lives, up to the start timeout.  The folder is writable by the
+ * container, whose code may run before the shim listens: the socket is
+ * opened without following links (O_PATH | O_NOFOLLOW), checked to be a
+ * socket, and connected to through /proc/self/fd, so the worker (root)
+ * never connects to a path the function chose.
+ */
 static int
 connect_shim(struct container *c, pid_t pid, char *err, size_t errlen)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	double			   deadline = now_seconds() + cfg.start_timeout;
-	long			   nap = 200000; /* ns: first tries often */
+	double deadline = now_seconds() + cfg.start_timeout;
+	long   nap = 200000; /* ns: first tries often */
+	int	   dirfd =
+		open(c->sock_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-	if ((size_t) snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/fn.sock",
-						  c->sock_dir) >= sizeof(addr.sun_path))
+	if (dirfd < 0)
 	{
-		snprintf(err, errlen, "socket path too long: %s", c->sock_dir);
+		snprintf(err, errlen, "cannot open %s: %s", c->sock_dir,
+				 strerror(errno));
 		return -1;
 	}
 	for (;;)
 	{
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int path = openat(dirfd, "fn.sock", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
 
-		if (fd < 0)
+		if (path >= 0 && fstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		{
-			snprintf(err, errlen, "socket: %s", strerror(errno));
+			struct sockaddr_un addr = {.sun_family = AF_UNIX};
+			int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+			snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d",
+					 path);
+			if (fd >= 0 &&
+				connect(fd, (struct sockaddr *) &addr, sizeof(addr)) == 0)
+			{
+				int fl = fcntl(fd, F_GETFL);
+
+				fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+				close(path);
+				close(dirfd);
+				return fd;
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+		else if (path >= 0 && !S_ISSOCK(st.st_mode))
+		{
+			close(path);
+			close(dirfd);
+			snprintf(err, errlen,
+					 "fn.sock in the container's folder is not "
+					 "a socket");
 			return -1;
 		}
-		if (connect(fd, (struct sockaddr *) &addr, sizeof(addr)) == 0)
-		{
-			int fl = fcntl(fd, F_GETFL);
-
-			fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-			return fd;
-		}
-		close(fd);
+		if (path >= 0)
+			close(path);
 		if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH)
 		{
+			close(dirfd);
 			snprintf(err, errlen,
 					 "the container exited before its shim listened");
 			return -1;
 		}
 		if (now_seconds() > deadline)
 		{
+			close(dirfd);
 			snprintf(err, errlen, "the shim did not listen within %d s",
 					 cfg.start_timeout);
 			return -1;
@@ -489,6 +521,11 @@ container_start(PGconn *conn, struct container *c, char *err, size_t errlen)
 	args[n++] = "--cpus";
 	args[n++] = cpus;
 	args[n++] = "--hostname=function";
+	/* A tiny init reaps what the function's children leave. */
+	args[n++] = "--init";
+	/* What the shim prints between requests, capped on the host. */
+	args[n++] = "--log-driver=k8s-file";
+	args[n++] = "--log-opt=max-size=1mb";
 	args[n++] = "--volume";
 	args[n++] = vol;
 	args[n++] = c->spec.image;
@@ -531,6 +568,7 @@ again:
 			pid = 0;
 		fclose(f);
 	}
+	c->pid = pid;
 	if (pid > 0)
 		find_cgroup(c, pid);
 	c->fd = connect_shim(c, pid, err, errlen);
@@ -574,19 +612,44 @@ retire_stale(const struct fn_spec *s)
 	}
 }
 
+/* Drop one waiter of the function from P.waiting (mutex held). */
+static void
+forget_waiter(const char *function_id)
+{
+	for (int i = 0; i < P.nwaiting; i++)
+		if (strcmp(P.waiting[i], function_id) == 0)
+		{
+			memcpy(P.waiting[i], P.waiting[--P.nwaiting], UUID_LEN + 1);
+			return;
+		}
+}
+
+/* Whether idle c's shim is gone (its stream closed or readable between
+ * requests: either way it cannot serve). */
+static bool
+idle_dead(const struct container *c)
+{
+	struct pollfd p = {c->fd, POLLIN | POLLRDHUP, 0};
+
+	return c->fd < 0 || poll(&p, 1, 0) != 0;
+}
+
 struct container *
 pool_acquire(PGconn *conn, const struct fn_spec *spec, int wait_ms, bool *cold,
 			 char *err, size_t errlen)
 {
 	double			  deadline = now_seconds() + wait_ms / 1000.0;
 	struct container *c;
+	bool			  waiting = false;
 
 	*cold = false;
+	err[0] = '\0';
 	pthread_mutex_lock(&P.mu);
 	for (;;)
 	{
 		int				  serving = 0;
 		struct container *other_idle = NULL;
+		struct container *dead = NULL;
 
 		retire_stale(spec);
 		for (c = P.list; c; c = c->next)
@@ -594,15 +657,32 @@ pool_acquire(PGconn *conn, const struct fn_spec *spec, int wait_ms, bool *cold,
 			if (strcmp(c->spec.function_id, spec->function_id) != 0 ||
 				c->retired)
 				continue;
+			if (c->state == C_IDLE && idle_dead(c))
+			{
+				dead = c;
+				break;
+			}
 			if (same_version(c, spec) && c->state == C_IDLE)
 				break;
 			serving++;
 			if (c->state == C_IDLE)
 				other_idle = c;
 		}
+		if (dead != NULL)
+		{
+			/* Died while idle: nobody's request is blamed for it. */
+			log_warning("container %s died while idle; replacing it",
+						dead->name);
+			dead->retired = true;
+			unlink_container(dead);
+			doom(dead);
+			continue;
+		}
 		if (c != NULL)
 		{
 			c->state = C_BUSY;
+			if (waiting)
+				P.waiting_for--;
 			pthread_mutex_unlock(&P.mu);
 			return c;
 		}
@@ -616,11 +696,37 @@ pool_acquire(PGconn *conn, const struct fn_spec *spec, int wait_ms, bool *cold,
 		}
 		if (serving < spec->max_concurrency)
 			break;
+		if (!waiting)
+		{
+			/* Slots waiting for one function are slots not serving the
+			 * others: at most its concurrency of them wait. */
+			int same = 0;
+
+			for (int i = 0; i < P.nwaiting; i++)
+				same += strcmp(P.waiting[i], spec->function_id) == 0;
+			if (same >= spec->max_concurrency || P.nwaiting >= MAX_WAITING)
+			{
+				snprintf(err, errlen,
+						 "the function is at its concurrency limit (%d)",
+						 spec->max_concurrency);
+				pthread_mutex_unlock(&P.mu);
+				return NULL;
+			}
+			snprintf(P.waiting[P.nwaiting++], UUID_LEN + 1, "%s",
+					 spec->function_id);
+			waiting = true;
+			P.waiting_for++;
+		}
 		if (atomic_load(&stopping) || now_seconds() >= deadline)
 		{
-			snprintf(err, errlen,
-					 "all %d containers of the function stayed busy",
-					 spec->max_concurrency);
+			if (atomic_load(&stopping))
+				snprintf(err, errlen, "stopping");
+			else
+				snprintf(err, errlen,
+						 "all %d containers of the function stayed busy",
+						 spec->max_concurrency);
+			forget_waiter(spec->function_id);
+			P.waiting_for--;
 			pthread_mutex_unlock(&P.mu);
 			return NULL;
 		}
@@ -638,6 +744,11 @@ pool_acquire(PGconn *conn, const struct fn_spec *spec, int wait_ms, bool *cold,
 			}
 			pthread_cond_timedwait(&P.released, &P.mu, &ts);
 		}
+	}
+	if (waiting)
+	{
+		forget_waiter(spec->function_id);
+		P.waiting_for--;
 	}
 
 	/* Start a new one; its place is held while podman runs. */
@@ -703,6 +814,12 @@ void
 pool_function_changed(const char *function_id)
 {
 	pthread_mutex_lock(&P.mu);
+	if (function_id == NULL)
+	{
+		P.changed_all = true;
+		pthread_cond_signal(&P.janitor);
+		goto out;
+	}
 	for (int i = 0; i < P.nchanged; i++)
 		if (strcmp(P.changed[i], function_id) == 0)
 			goto out;
@@ -900,8 +1017,60 @@ janitor_main(void *arg)
 	return NULL;
 }
 
+/* Whether a container of that name is in this process's pool (mutex
+ * held). */
+static bool
+ours(const char *name)
+{
+	for (struct container *c = P.list; c; c = c->next)
+		if (strcmp(c->name, name) == 0)
+			return true;
+	for (struct container *c = P.doomed; c; c = c->next)
+		if (strcmp(c->name, name) == 0)
+			return true;
+	return false;
+}
+
+/* At startup: socket folders (and pid files) of containers that no longer
+ * exist, which may hold a function's decrypted environment. */
+static void
+sweep_sock_dirs(const char *names)
+{
+	DIR			  *d = opendir(P.sock_root);
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+	{
+		char   path[1024], base[256];
+		size_t n;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(base, sizeof(base), "%s", e->d_name);
+		n = strlen(base);
+		if (n > 4 && strcmp(base + n - 4, ".pid") == 0)
+			base[n - 4] = '\0';
+		/* names: "\nNAME WORKER" lines. */
+		{
+			char key[300];
+
+			snprintf(key, sizeof(key), "\n%s ", base);
+			if (strstr(names, key) != NULL)
+				continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", P.sock_root, e->d_name);
+		if (e->d_type == DT_DIR)
+			unpack_remove_tree(path);
+		else
+			unlink(path);
+	}
+	closedir(d);
+}
+
 void
-pool_remove_orphans(PGconn *conn)
+pool_remove_orphans(PGconn *conn, bool startup)
 {
 	char		filter[80];
 	const char *args[] = {
@@ -910,12 +1079,23 @@ pool_remove_orphans(PGconn *conn)
 		NULL};
 	char  *out = NULL;
 	char  *ids = NULL;
+	char  *names = NULL;
 	size_t idlen = 0;
 	FILE  *mem;
 
 	snprintf(filter, sizeof(filter), "label=cpub.installation=%s",
 			 installation_id);
-	if (!podman_ok(args, 30000, false, &out) || out == NULL || !out[0])
+	if (!podman_ok(args, 30000, false, &out) || out == NULL)
+	{
+		free(out);
+		return;
+	}
+	if (asprintf(&names, "\n%s\n", out) < 0)
+		names = NULL;
+	if (startup && names != NULL)
+		sweep_sock_dirs(names);
+	free(names);
+	if (!out[0])
 	{
 		free(out);
 		return;
@@ -928,12 +1108,13 @@ pool_remove_orphans(PGconn *conn)
 		char *save = NULL;
 		char *copy = strdup(out);
 
-		for (char *line = strtok_r(copy, "\n", &save); line;
+		for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL; line;
 			 line = strtok_r(NULL, "\n", &save))
 		{
 			char *sp = strchr(line, ' ');
 
-			if (sp && strlen(sp + 1) == UUID_LEN)
+			if (sp && strlen(sp + 1) == UUID_LEN &&
+				strspn(sp + 1, "0123456789abcdef-") == UUID_LEN)
 			{
 				fprintf(mem, "%s%s", first ? "" : ",", sp + 1);
 				first = false;
@@ -960,6 +1141,7 @@ pool_remove_orphans(PGconn *conn)
 						e.message);
 			goto done;
 		}
+		pthread_mutex_lock(&P.mu);
 		for (char *line = strtok_r(out, "\n", &save); line;
 			 line = strtok_r(NULL, "\n", &save))
 		{
@@ -973,7 +1155,7 @@ pool_remove_orphans(PGconn *conn)
 			for (int i = 0; i < PQntuples(r); i++)
 				if (strcmp(PQgetvalue(r, i, 0), sp + 1) == 0)
 					alive = true;
-			if (alive || (c = calloc(1, sizeof(*c))) == NULL)
+			if (alive || ours(line) || (c = calloc(1, sizeof(*c))) == NULL)
 				continue;
 			snprintf(c->name, sizeof(c->name), "%s", line);
 			snprintf(c->sock_dir, sizeof(c->sock_dir), "%s/%s", P.sock_root,
@@ -983,6 +1165,7 @@ pool_remove_orphans(PGconn *conn)
 			gone = c;
 			log_info("removing container %s of a worker that is gone", line);
 		}
+		pthread_mutex_unlock(&P.mu);
 		PQclear(r);
 		remove_now(gone);
 	}
@@ -1014,6 +1197,45 @@ pool_shutdown(void)
 	}
 	pthread_mutex_unlock(&P.mu);
 	remove_now(all);
+}
+
+void
+pool_wake_all(void)
+{
+	pthread_mutex_lock(&P.mu);
+	pthread_cond_broadcast(&P.released);
+	pthread_cond_broadcast(&P.janitor);
+	pthread_mutex_unlock(&P.mu);
+}
+
+void
+pool_retire_all(void)
+{
+	struct container **pp = &P.list;
+
+	pthread_mutex_lock(&P.mu);
+	while (*pp)
+	{
+		struct container *c = *pp;
+
+		c->retired = true;
+		if (c->state == C_IDLE)
+		{
+			*pp = c->next;
+			doom(c);
+			continue;
+		}
+		pp = &c->next;
+	}
+	pthread_mutex_unlock(&P.mu);
+}
+
+void
+container_kill(struct container *c)
+{
+	/* The container's init: its whole pid namespace goes with it. */
+	if (c->pid > 0)
+		kill(c->pid, SIGKILL);
 }
 
 void

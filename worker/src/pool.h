@@ -45,6 +45,8 @@ struct container
 		C_BUSY
 	} state;
 	bool	 retired; /* remove when released */
+	int		 pid;	  /* its init on the host, 0 unknown */
+	int		 removal_tries;
 	double	 last_used;
 	unsigned served;
 };
@@ -54,9 +56,11 @@ extern int pool_init(void);
 /*
  * pool_acquire: a container of spec for one request: an idle warm one, or
  * a new one (*cold set) when fewer than spec->max_concurrency serve the
- * function, or the first released within wait_ms.  conn (the caller's)
- * reads the function's environment for a new container.  NULL with err
- * filled when none could be had.
+ * function, or the first released within wait_ms (at most the function's
+ * concurrency of slots wait for one function; more are refused at once).
+ * conn (the caller's) reads the function's environment for a new
+ * container.  NULL with err filled when none could be had; err is
+ * "stopping" when the worker is stopping.
  */
 extern struct container *pool_acquire(PGconn *conn, const struct fn_spec *spec,
 									  int wait_ms, bool *cold, char *err,
@@ -66,7 +70,8 @@ extern struct container *pool_acquire(PGconn *conn, const struct fn_spec *spec,
 extern void pool_release(struct container *c, bool healthy);
 
 /* pool_function_changed: a cpub_versions notification: the janitor
- * drains what no longer serves and pre-warms the active version. */
+ * drains what no longer serves and pre-warms the active version (NULL:
+ * every function served, after notifications may have been missed). */
 extern void pool_function_changed(const char *function_id);
 
 /* pool_drain_function: every container of the function is removed (a
@@ -77,8 +82,21 @@ extern void pool_drain_function(const char *function_id);
 extern void *janitor_main(void *arg);
 
 /* pool_remove_orphans: removes this installation's containers whose
- * worker is no longer running (found by label). */
-extern void pool_remove_orphans(PGconn *conn);
+ * worker is no longer running (found by label), never this process's
+ * own; at startup also the socket folders under state_dir that no
+ * container uses. */
+extern void pool_remove_orphans(PGconn *conn, bool startup);
+
+/* pool_wake_all: slots waiting for a container look again (stop). */
+extern void pool_wake_all(void);
+
+/* pool_retire_all: every container goes once idle (this worker registered
+ * again: they carry its old id). */
+extern void pool_retire_all(void);
+
+/* container_kill: SIGKILL to the container's init now (a timeout); the
+ * container is then removed as usual. */
+extern void container_kill(struct container *c);
 
 /* pool_shutdown: removes every container (after the slots stopped). */
 extern void pool_shutdown(void);

@@ -54,6 +54,19 @@ static const char *const PREPARE[] = {
 	"SELECT cpub_worker.job_complete(worker_id => $1, ids => $2::bigint[])",
 	"durable",
 	"SELECT pg_catalog.set_config('synchronous_commit', 'on', true)",
+	"claim_plain",
+	"SELECT id, payload->>'execution_id' FROM "
+	"cpub_worker.job_complete_and_claim(worker_id => $1, done => $2::bigint[], "
+	"kinds => '{run}', \"limit\" => 1)",
+	"start_one",
+	"SELECT $1::bigint, s.function_id, s.version_id, s.version, s.runtime, "
+	"s.image, s.memory_mb, s.timeout_seconds, s.max_concurrency, "
+	"s.request_method, s.request_path, s.request_query, s.request_headers, "
+	"s.request_body, s.config_generation, $2::text "
+	"FROM cpub_worker.execution_start($2::uuid, $3::uuid) s",
+	"fail_dead",
+	"SELECT cpub_worker.job_fail(worker_id => $1, id => $2, error => $3, "
+	"retry => false)",
 	NULL,
 };
 
@@ -72,7 +85,8 @@ struct outcome
 	double				  duration_ms;
 	long				  memory_kb;
 	bool				  cold;
-	bool				  ran; /* a container was involved */
+	bool				  ran;	   /* a container was involved */
+	bool				  abandon; /* stopping: not reported, given back */
 };
 
 static void
@@ -166,6 +180,8 @@ request_headers(const char *text, struct frame_header **out, size_t *n,
 
 /*
  * exchange: sends req on fd and reads the response before deadline.
+ * *all_sent says whether the whole request went out (an answer before
+ * that leaves the stream out of step).
  * Returns 1 with *res filled, 0 at the deadline, FRAME_ECLOSED /
  * FRAME_ETRUNCATED / FRAME_EIO when the stream ended (the process died),
  * or another frame error for a malformed response.
@@ -173,7 +189,7 @@ request_headers(const char *text, struct frame_header **out, size_t *n,
 static int
 exchange(int fd, const struct frame_request *req,
 		 const struct frame_limits *lim, double deadline,
-		 struct frame_response *res)
+		 struct frame_response *res, bool *all_sent)
 {
 	struct frame_writer w;
 	struct frame_reader r;
@@ -210,6 +226,7 @@ exchange(int fd, const struct frame_request *req,
 		}
 	}
 	frame_writer_free(&w);
+	*all_sent = sent;
 	if (rc == 1)
 		rc =
 			frame_reader_take_response(&r, res) == FRAME_OK ? 1 : FRAME_EFIELD;
@@ -247,10 +264,11 @@ response_headers(const struct frame_response *res, const char **error_kind)
 		if (strcmp(name, "x-cpub-error") == 0)
 		{
 			static const char *const kinds[] = {"crash", "bad_response",
-												"out_of_memory", "timeout"};
+												"out_of_memory"};
 
-			*error_kind = "crash";
-			for (size_t k = 0; k < 4; k++)
+			/* An unknown kind is itself a bad response. */
+			*error_kind = "bad_response";
+			for (size_t k = 0; k < 3; k++)
 				if (strcmp(value, kinds[k]) == 0)
 					*error_kind = kinds[k];
 		}
@@ -283,6 +301,7 @@ serve(PGconn *conn, PGresult *r, struct outcome *o)
 	double				 t0, deadline;
 	long				 oom_before;
 	int					 rc;
+	bool				 all_sent = false;
 
 	memset(&spec, 0, sizeof(spec));
 	snprintf(spec.function_id, sizeof(spec.function_id), "%s",
@@ -297,18 +316,6 @@ serve(PGconn *conn, PGresult *r, struct outcome *o)
 	spec.max_concurrency = atoi(PQgetvalue(r, 0, 8));
 	spec.generation = atoll(PQgetvalue(r, 0, 14));
 
-	t0 = now_seconds();
-	deadline = t0 + spec.timeout_seconds;
-	c = pool_acquire(conn, &spec, spec.timeout_seconds * 1000, &o->cold, err,
-					 sizeof(err));
-	if (c == NULL)
-	{
-		fail(o, "rejected", "the function could not be started: %s", err);
-		o->duration_ms = (now_seconds() - t0) * 1000;
-		return;
-	}
-	o->ran = true;
-
 	frame_limits_default(&lim);
 	lim.max_body = (uint32_t) (cfg.max_body_kb * 1024);
 	lim.max_logs = LOG_CAP;
@@ -321,21 +328,43 @@ serve(PGconn *conn, PGresult *r, struct outcome *o)
 	req.query_len = (size_t) PQgetlength(r, 0, 11);
 	body = PQunescapeBytea((const unsigned char *) PQgetvalue(r, 0, 13),
 						   &body_len);
+	t0 = now_seconds();
 	if (request_headers(PQgetvalue(r, 0, 12),
 						(struct frame_header **) &req.headers, &req.nheaders,
 						&hstore) != 0 ||
 		body == NULL)
 	{
 		fail(o, "rejected", "the request could not be decoded");
-		pool_release(c, true);
 		goto out;
 	}
 	req.body = (const char *) body;
 	req.body_len = body_len;
+	/* A request over the protocol's caps never reaches a container. */
+	if ((rc = frame_check_request(&req, &lim)) != FRAME_OK)
+	{
+		fail(o, "rejected", "the request is over the platform's limits: %s",
+			 frame_strerror(rc));
+		goto out;
+	}
+
+	c = pool_acquire(conn, &spec, spec.timeout_seconds * 1000, &o->cold, err,
+					 sizeof(err));
+	if (c == NULL)
+	{
+		if (strcmp(err, "stopping") == 0)
+			o->abandon = true; /* deregistering gives the job back */
+		else
+			fail(o, "rejected", "the function could not be started: %s", err);
+		o->duration_ms = (now_seconds() - t0) * 1000;
+		goto out;
+	}
+	o->ran = true;
+	/* The function's time starts when its request reaches it. */
+	deadline = now_seconds() + spec.timeout_seconds;
 
 	oom_before = container_oom_kills(c);
 	container_mem_reset(c);
-	rc = exchange(c->fd, &req, &lim, deadline, &o->res);
+	rc = exchange(c->fd, &req, &lim, deadline, &o->res, &all_sent);
 	o->duration_ms = (now_seconds() - t0) * 1000;
 	o->memory_kb = container_mem_peak_kb(c);
 	if (rc == 1)
@@ -361,12 +390,15 @@ serve(PGconn *conn, PGresult *r, struct outcome *o)
 			free(msg);
 			o->status = 0;
 		}
-		pool_release(c, kind == NULL);
+		/* The shim said what failed and is still in step: keep it, unless
+		 * it answered before taking the whole request. */
+		pool_release(c, all_sent);
 	}
 	else if (rc == 0)
 	{
 		fail(o, "timeout", "the function did not answer within %d s",
 			 spec.timeout_seconds);
+		container_kill(c);
 		pool_release(c, false);
 	}
 	else if (rc == FRAME_ECLOSED || rc == FRAME_ETRUNCATED || rc == FRAME_EIO)
@@ -430,15 +462,89 @@ finish_stmt(const struct outcome *o, const char *worker_id, char bufs[6][64],
 	*stmt = (struct db_stmt){"finish", NULL, 11, values, lengths, formats};
 }
 
+/* report_alone: the outcome in its own durable transaction (its job's
+ * completion failed).  Returns false when the connection broke. */
+static bool
+report_alone(PGconn *conn, struct outcome *o, const char *worker_id)
+{
+	char			bufs[6][64];
+	const char	   *fvalues[11];
+	int				flengths[11], fformats[11];
+	struct db_stmt	stmts[2] = {{"durable", NULL, 0, NULL, NULL, NULL}};
+	PGresult	   *results[2];
+	struct db_error e;
+
+	finish_stmt(o, worker_id, bufs, fvalues, flengths, fformats, &stmts[1]);
+	if (db_pipeline(conn, 2, stmts, results, &e) < 0)
+	{
+		PQclear(results[0]);
+		PQclear(results[1]);
+	}
+	else if (db_broken(conn))
+		return false;
+	else
+		log_warning("execution %s: could not record its outcome: %s (%s)",
+					o->execution_id, e.message, e.sqlstate);
+	return true;
+}
+
+/*
+ * plain_claim: the careful way, after the combined claim failed for
+ * another reason than a lease (an execution_start raising, say): claim
+ * one job, then start its execution in a statement of its own; a job
+ * whose start fails is dead (retry => false), so it cannot come back
+ * for ever.  Returns the start row (NULL: nothing to serve) with *job set.
+ */
+static PGresult *
+plain_claim(PGconn *conn, const char *worker_id, char job[32])
+{
+	const char	   *p[2] = {worker_id, "{}"};
+	struct db_stmt	claim = {"claim_plain", NULL, 2, p, NULL, NULL};
+	struct db_error e;
+	PGresult	   *r = db_exec(conn, &claim, &e);
+	PGresult	   *start;
+	char			execution[UUID_LEN + 1];
+
+	job[0] = '\0';
+	if (r == NULL || PQntuples(r) == 0)
+	{
+		PQclear(r);
+		return NULL;
+	}
+	snprintf(job, 32, "%s", PQgetvalue(r, 0, 0));
+	snprintf(execution, sizeof(execution), "%s", PQgetvalue(r, 0, 1));
+	PQclear(r);
+	{
+		const char	  *sp[3] = {job, execution, worker_id};
+		struct db_stmt s = {"start_one", NULL, 3, sp, NULL, NULL};
+
+		start = db_exec(conn, &s, &e);
+	}
+	if (start == NULL)
+	{
+		const char	  *fp[3] = {worker_id, job, e.message};
+		struct db_stmt f = {"fail_dead", NULL, 3, fp, NULL, NULL};
+
+		log_error("execution %s cannot start (%s): its job %s is dead",
+				  execution, e.message, job);
+		PQclear(db_exec(conn, &f, &e));
+		job[0] = '\0';
+		return NULL;
+	}
+	return start;
+}
+
 void *
 run_main(void *arg)
 {
+	int			   slot = *(int *) arg;
 	PGconn		  *conn = NULL;
 	struct outcome out;
 	bool		   pending = false; /* out awaits its report */
+	bool		   careful = false; /* claim the plain way once */
+	int			   tries = 0;		/* of this report */
 	char		   done[32] = "";	/* a job to complete, or "" */
 
-	(void) arg;
 	memset(&out, 0, sizeof(out));
 	for (;;)
 	{
@@ -449,6 +555,7 @@ run_main(void *arg)
 		const char	   *cvalues[2];
 		struct db_stmt	stmts[3];
 		PGresult	   *results[3];
+		PGresult	   *row = NULL;
 		struct db_error e;
 		int				n = 0, failed, ci;
 		bool			stop = atomic_load(&stopping);
@@ -473,7 +580,8 @@ run_main(void *arg)
 		worker_id_get(worker_id);
 		if (pending)
 		{
-			stmts[n++] = (struct db_stmt){"durable", NULL, 0, NULL, NULL, NULL};
+			stmts[n++] =
+				(struct db_stmt){"durable", NULL, 0, NULL, NULL, NULL};
 			finish_stmt(&out, worker_id, bufs, fvalues, flengths, fformats,
 						&stmts[n++]);
 		}
@@ -481,80 +589,133 @@ run_main(void *arg)
 		cvalues[0] = worker_id;
 		cvalues[1] = done_arr;
 		ci = n;
-		stmts[n++] = (struct db_stmt){
-			stop ? "complete" : "claim", NULL, 2, cvalues, NULL, NULL};
-		if (stop && !done[0])
-			n--; /* only the report */
-		failed = db_pipeline(conn, n, stmts, results, &e);
-		if (failed == n && db_broken(conn))
+		stmts[n++] = (struct db_stmt){stop || careful ? "complete" : "claim",
+									  NULL,
+									  2,
+									  cvalues,
+									  NULL,
+									  NULL};
+		if ((stop || careful) && !done[0])
+			n--; /* only the report, or nothing */
+		failed = n > 0 ? db_pipeline(conn, n, stmts, results, &e) : -1;
+		if (failed == n && n > 0 && db_broken(conn))
 		{
 			log_warning("run slot lost its connection: %s", e.message);
 			continue; /* reconnect and send the same again */
 		}
-		if (failed >= 0)
+		if (failed >= 0 && pending && failed == ci - 1)
 		{
-			if (pending && failed == 1 && ci == 2)
+			/* The report itself was refused. */
+			if (strncmp(e.sqlstate, "22", 2) == 0 && !out.error_kind)
 			{
-				/* The report itself was refused.  A response PostgreSQL
-				 * would not take is the function's fault: report that
-				 * instead.  Otherwise (finished already by maintenance,
-				 * say) drop it and keep the completion. */
-				if (strncmp(e.sqlstate, "22", 2) == 0 && !out.error_kind)
-				{
-					fail(&out, "bad_response",
-						 "the function's response was refused: %s", e.message);
-					continue;
-				}
-				log_warning("execution %s: could not record its outcome: "
-							"%s (%s)",
-							out.execution_id, e.message, e.sqlstate);
-				outcome_free(&out);
-				pending = false;
+				/* A response PostgreSQL would not take is the
+				 * function's fault: report that instead. */
+				fail(&out, "bad_response",
+					 "the function's response was refused: %s", e.message);
 				continue;
 			}
-			if (db_is(&e, "55Q05") || db_is(&e, "P0002"))
-				worker_stopped();
-			else if (!db_is(&e, "55Q01"))
+			if (!db_is(&e, "23514") && !db_is(&e, "P0002") && ++tries < 5)
 			{
-				log_error("run slot: %s (%s)", e.message, e.sqlstate);
-				jobs_wait(JOBS_RUN, 1000); /* no hot loop */
+				/* Transient (a deadlock, a cancel): again shortly. */
+				log_warning("execution %s: recording its outcome failed (%s, "
+							"%s): trying again",
+							out.execution_id, e.message, e.sqlstate);
+				jobs_wait(JOBS_RUN, 200 * tries);
+				continue;
 			}
-			else
-				log_warning("run slot: %s", e.message);
-			/* The lease is gone: another worker runs it again. */
+			/* Finished already (maintenance reaped it), or for good. */
+			log_warning("execution %s: could not record its outcome: %s (%s)",
+						out.execution_id, e.message, e.sqlstate);
 			outcome_free(&out);
 			pending = false;
+			tries = 0;
+			continue;
+		}
+		if (failed >= 0)
+		{
+			/* The claim or completion failed, taking the report with it:
+			 * the outcome is still true, record it alone.  (Its lease
+			 * lost, another worker finds the execution finished.) */
+			if (pending && !report_alone(conn, &out, worker_id))
+				continue;
+			outcome_free(&out);
+			pending = false;
+			tries = 0;
 			done[0] = '\0';
+			in_hand_set(slot, 0);
+			if (db_is(&e, "55Q05") || db_is(&e, "P0002"))
+			{
+				worker_stopped();
+				jobs_wait(JOBS_RUN, 1000);
+			}
+			else if (db_is(&e, "55Q01"))
+				log_warning("run slot: %s", e.message);
+			else
+			{
+				log_error("run slot: %s (%s)", e.message, e.sqlstate);
+				careful = true;
+				jobs_wait(JOBS_RUN, 1000); /* no hot loop */
+			}
 			continue;
 		}
 		outcome_free(&out);
 		pending = false;
+		tries = 0;
 		done[0] = '\0';
+		in_hand_set(slot, 0);
 		for (int i = 0; i < n; i++)
 			if (i != ci)
 				PQclear(results[i]);
 		if (stop)
 		{
-			PQclear(results[ci]);
+			if (ci < n)
+				PQclear(results[ci]);
 			continue;
 		}
-		if (PQntuples(results[ci]) == 0)
+		if (careful)
+		{
+			if (ci < n)
+				PQclear(results[ci]);
+			careful = false;
+			row = plain_claim(conn, worker_id, done);
+			in_hand_set(slot, done[0] ? atoll(done) : 0);
+			if (row == NULL && !done[0])
+			{
+				jobs_wait(JOBS_RUN, 1000);
+				continue;
+			}
+		}
+		else if (PQntuples(results[ci]) == 0)
 		{
 			PQclear(results[ci]);
 			jobs_wait(JOBS_RUN, 1000);
 			continue;
 		}
-		snprintf(done, sizeof(done), "%s", PQgetvalue(results[ci], 0, 0));
-		if (!PQgetisnull(results[ci], 0, 1))
+		else
+		{
+			row = results[ci];
+			snprintf(done, sizeof(done), "%s", PQgetvalue(row, 0, 0));
+			in_hand_set(slot, atoll(done));
+		}
+		if (row != NULL && PQntuples(row) > 0 && !PQgetisnull(row, 0, 1))
 		{
 			snprintf(out.execution_id, sizeof(out.execution_id), "%s",
-					 PQgetvalue(results[ci], 0, 15));
-			serve(conn, results[ci], &out);
+					 PQgetvalue(row, 0, 15));
+			serve(conn, row, &out);
 			pending = true;
+			if (out.abandon)
+			{
+				/* Stopping before it ran: neither reported nor completed;
+				 * deregistering gives the job back. */
+				outcome_free(&out);
+				pending = false;
+				done[0] = '\0';
+			}
 		}
-		PQclear(results[ci]);
+		PQclear(row);
 	}
 	outcome_free(&out);
 	PQfinish(conn);
+	slot_exited();
 	return NULL;
 }

@@ -46,6 +46,18 @@ extern void worker_stopped(void);
 extern void jobs_wait(enum job_class cls, int ms);
 extern void jobs_notify(enum job_class cls, bool all);
 
+/*
+ * The jobs in hand, one per slot (run slots first, then build slots):
+ * in_hand_set records the job a slot works on (0: none).  A job the
+ * database says this worker holds but no slot has in hand in two
+ * heartbeats running (a claim whose answer was lost) is given back.
+ */
+extern void in_hand_set(int slot, long long job_id);
+
+/* slot_exited: a slot thread's last call (the main thread heartbeats
+ * until every slot has exited). */
+extern void slot_exited(void);
+
 /* Seconds since some fixed point (CLOCK_MONOTONIC). */
 extern double now_seconds(void);
 

@@ -65,7 +65,7 @@ worker_start()
 	} >"$conf"
 	"$WORKER" --config "$conf" >>"$WORK/$name.worker.log" 2>&1 &
 	pid=$!
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		kill -0 "$pid" 2>/dev/null || break
 		if grep -q "worker ready" "$WORK/$name.worker.log"; then
 			WORKER_PID[$name]=$pid
@@ -73,7 +73,9 @@ worker_start()
 		fi
 		sleep 0.1
 	done
-	diag "worker $name did not come up; its log:"
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	diag "worker $name did not come up within 30 s; its log:"
 	diag "$(tail -n 20 "$WORK/$name.worker.log")"
 	return 1
 }
