@@ -22,8 +22,8 @@ PACKAGES=(
 	# one), netavark as the network stack podman's common files require
 	# (rather than the CNI plugins; our containers all run --network none),
 	# newuidmap for user namespaces, and what the base images are made from:
-	# debootstrap and busybox-static
-	podman runc crun netavark uidmap debootstrap busybox-static
+	# debootstrap and busybox-static; catatonit, the init of --init
+	podman runc crun netavark uidmap debootstrap busybox-static catatonit
 )
 BENCH_PACKAGES=(wrk curl)
 
