@@ -124,12 +124,24 @@ image=$(q "SELECT image FROM cpub.function_versions v JOIN cpub.functions f ON f
 			WHERE f.name = 'hello-c'")
 podman rmi -f "$image" >/dev/null 2>&1
 tap_ok "$(! podman image exists "$image"; echo $?)" "the c image removed from this host"
-worker_start w2 || bail_out "the second worker did not start"
+worker_start w2 idle_timeout=2 || bail_out "the second worker did not start"
 call GET hello-c /rebuilt
 tap_ok "$([ "$STATUS" = 201 ] && grep -q "GET /rebuilt" <<<"$BODY"; echo $?)" \
 	"a worker lacking the image rebuilds it from the archive and answers ($STATUS)" ||
 	diag "$BODY $(tail -n 5 "$WORK/w2.worker.log")"
 tap_ok "$(podman image exists "$image"; echo $?)" "the image is back"
+
+# Scale to zero: a container idle past idle_timeout (2 s here) goes.
+c_id=$(q "SELECT id FROM cpub.functions WHERE name = 'hello-c'")
+before=$(containers "$c_id" | wc -l)
+for _ in $(seq 80); do
+	[ -z "$(containers "$c_id")" ] && break
+	sleep 0.1
+done
+tap_ok "$([ "$before" -ge 1 ] && [ -z "$(containers "$c_id")" ]; echo $?)" \
+	"an idle container is removed after idle_timeout ($before before, $(containers "$c_id" | wc -l) after)"
+call GET hello-c /after-idle
+tap_ok "$([ "$STATUS" = 201 ]; echo $?)" "and the next call starts one again ($STATUS)"
 worker_stop w2
 stop_cleanly api
 done_testing
