@@ -35,6 +35,7 @@
 # CPUB_BENCH_INVOKE_PORT (15590).
 set -euo pipefail
 [ -n "${BENCH_TRACE:-}" ] && set -x
+trap 'echo "bench/invoke.sh: line $LINENO failed (status $?)" >&2' ERR
 
 BENCH=$(cd "$(dirname "$0")" && pwd -P)
 if [ -z "${CPUB_BENCH_CLUSTER:-}" ]; then
@@ -185,7 +186,7 @@ floor_name=cpub-bench-floor-$$
 mkdir -p "$work/floor"
 podman run -d --name "$floor_name" --network=none --read-only --read-only-tmpfs=false \
 	--tmpfs /tmp:rw,size=16m,mode=1777 --cap-drop=all --security-opt=no-new-privileges \
-	--userns=auto --user=65534:65534 --pids-limit 64 --memory 128m --memory-swap 128m \
+	--userns=auto:size=65535 --user=65534:65534 --pids-limit 64 --memory 128m --memory-swap 128m \
 	--cpus 0.5 -v "$work/floor:/run/cpub:rw,U" "$image" >/dev/null
 for ((i = 0; i < 200; i++)); do
 	[ -S "$work/floor/fn.sock" ] && break
