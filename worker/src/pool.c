@@ -478,7 +478,13 @@ container_start(PGconn *conn, struct container *c, char *err, size_t errlen)
 	args[n++] = tmpfs;
 	args[n++] = "--cap-drop=all";
 	args[n++] = "--security-opt=no-new-privileges";
-	args[n++] = "--userns=auto";
+	/* With a size: without one, Podman 4.3.1 (Debian 12) measures the
+	 * image for it, taking storage.lock inside layers.lock (the reverse of
+	 * every other command's order), and concurrent podman run or rm then
+	 * hang until killed (podman issue 16062).  65535 ids (0 to 65534, the
+	 * user) is what it measured; with 65536, concurrent starts here failed
+	 * now and then to mount the container's overlay (permission denied). */
+	args[n++] = "--userns=auto:size=65535";
 	args[n++] = "--user=65534:65534";
 	args[n++] = "--pids-limit";
 	args[n++] = pids;
