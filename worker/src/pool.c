@@ -45,6 +45,20 @@
 #define MAX_CHANGED 256
 #define MAX_WAITING 1024
 
+/*
+ * The active version of a function, as the janitor last read it.  A call
+ * made before a switch may reach a slot after the drain: the container
+ * started for it is of a version no longer served, so it goes once that
+ * call is done.
+ */
+struct active
+{
+	struct active *next;
+	char		   function_id[UUID_LEN + 1];
+	char		   version_id[UUID_LEN + 1];
+	long long	   generation;
+};
+
 static struct
 {
 	pthread_mutex_t	  mu;
@@ -52,6 +66,7 @@ static struct
 	pthread_cond_t	  janitor;	/* work for the janitor */
 	struct container *list;
 	struct container *doomed; /* to remove (janitor) */
+	struct active	 *active; /* functions refreshed, with a version */
 	char			  changed[MAX_CHANGED][UUID_LEN + 1];
 	int				  nchanged;
 	bool			  changed_all;
@@ -640,6 +655,48 @@ idle_dead(const struct container *c)
 	return c->fd < 0 || poll(&p, 1, 0) != 0;
 }
 
+/* Record s as its function's active version, or forget the function when
+ * s is NULL (mutex held).  Out of memory: no record (a container of an
+ * old version then stays until it is idle_timeout idle). */
+static void
+active_set(const char *function_id, const struct fn_spec *s)
+{
+	struct active **pp = &P.active;
+
+	while (*pp != NULL && strcmp((*pp)->function_id, function_id) != 0)
+		pp = &(*pp)->next;
+	if (s == NULL)
+	{
+		struct active *gone = *pp;
+
+		if (gone != NULL)
+		{
+			*pp = gone->next;
+			free(gone);
+		}
+		return;
+	}
+	if (*pp == NULL && (*pp = calloc(1, sizeof(**pp))) == NULL)
+		return;
+	snprintf((*pp)->function_id, sizeof((*pp)->function_id), "%s",
+			 function_id);
+	snprintf((*pp)->version_id, sizeof((*pp)->version_id), "%s",
+			 s->version_id);
+	(*pp)->generation = s->generation;
+}
+
+/* Whether s is of a version or generation its function no longer serves
+ * (mutex held). */
+static bool
+superseded(const struct fn_spec *s)
+{
+	for (struct active *a = P.active; a != NULL; a = a->next)
+		if (strcmp(a->function_id, s->function_id) == 0)
+			return strcmp(a->version_id, s->version_id) != 0 ||
+				   a->generation > s->generation;
+	return false;
+}
+
 struct container *
 pool_acquire(PGconn *conn, const struct fn_spec *spec, int wait_ms, bool *cold,
 			 char *err, size_t errlen)
@@ -776,6 +833,8 @@ pool_acquire(PGconn *conn, const struct fn_spec *spec, int wait_ms, bool *cold,
 	c->spec = *spec;
 	c->fd = -1;
 	c->state = C_STARTING;
+	/* Drained already (retire_function): serve this call, then go. */
+	c->retired = superseded(spec);
 	c->next = P.list;
 	P.list = c;
 	pthread_mutex_unlock(&P.mu);
@@ -900,7 +959,10 @@ refresh_function(PGconn *conn, const char *function_id)
 	if (PQntuples(r) == 0)
 	{
 		PQclear(r);
-		pool_drain_function(function_id);
+		pthread_mutex_lock(&P.mu);
+		active_set(function_id, NULL);
+		retire_function(function_id, NULL);
+		pthread_mutex_unlock(&P.mu);
 		return;
 	}
 	memset(&s, 0, sizeof(s));
@@ -916,6 +978,7 @@ refresh_function(PGconn *conn, const char *function_id)
 	PQclear(r);
 
 	pthread_mutex_lock(&P.mu);
+	active_set(function_id, &s);
 	retire_function(function_id, &s);
 	for (struct container *c = P.list; c; c = c->next)
 		if (same_version(c, &s) && !c->retired)
@@ -1186,6 +1249,13 @@ pool_shutdown(void)
 	struct container *all;
 
 	pthread_mutex_lock(&P.mu);
+	while (P.active != NULL)
+	{
+		struct active *next = P.active->next;
+
+		free(P.active);
+		P.active = next;
+	}
 	for (struct container *c = P.list; c; c = c->next)
 		c->retired = true;
 	all = P.list;
