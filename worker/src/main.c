@@ -248,6 +248,41 @@ drain_notifications(PGconn *conn)
 	}
 }
 
+/* Wait for thread t to end, heartbeating when due meanwhile (*next_beat,
+ * on now_seconds' clock): a slot may be finishing a long call or build,
+ * and a worker silent for worker_timeout is declared dead, the jobs it
+ * holds taken back and done again by another. */
+static void
+join_beating(pthread_t t, PGconn *conn, double *next_beat)
+{
+	if (conn == NULL)
+	{
+		pthread_join(t, NULL);
+		return;
+	}
+	for (;;)
+	{
+		double			left = *next_beat - now_seconds();
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if (left > 0)
+		{
+			ts.tv_sec += (time_t) left;
+			ts.tv_nsec += (long) ((left - (double) (time_t) left) * 1e9);
+			if (ts.tv_nsec >= 1000000000L)
+			{
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+		}
+		if (pthread_timedjoin_np(t, NULL, &ts) != ETIMEDOUT)
+			return;
+		heartbeat(conn);
+		*next_beat = now_seconds() + cfg.heartbeat;
+	}
+}
+
 /* During the shutdown: a second SIGTERM or SIGINT exits at once. */
 static void *
 second_signal(void *arg)
@@ -376,13 +411,9 @@ main(int argc, char **argv)
 		pthread_detach(watch);
 	}
 	for (int i = 0; i < cfg.run_slots; i++)
-	{
-		pthread_join(runs[i], NULL);
-		if (i == 0 || i == cfg.run_slots - 1)
-			heartbeat(conn);
-	}
+		join_beating(runs[i], conn, &next_beat);
 	for (int i = 0; i < cfg.build_slots; i++)
-		pthread_join(builds[i], NULL);
+		join_beating(builds[i], conn, &next_beat);
 	pthread_join(janitor, NULL);
 	pool_shutdown();
 	worker_id_get(id);
