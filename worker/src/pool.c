@@ -575,7 +575,11 @@ again:
 	{
 		char *o = r.out ? r.out : "";
 
-		o[strcspn(o, "\n")] = '\0';
+		/* All of it on one line: the first line is not always the one
+		 * that says why. */
+		for (char *q = o; *q; q++)
+			if (*q == '\n')
+				*q = q[1] ? ' ' : '\0';
 		snprintf(err, errlen, "podman run failed (%s%d): %s",
 				 r.timed_out ? "timed out, " : "status ", r.status, o);
 		podman_result_free(&r);
@@ -594,6 +598,24 @@ again:
 		find_cgroup(c, pid);
 	c->fd = connect_shim(c, pid, err, errlen);
 	return c->fd < 0 ? -1 : 0;
+}
+
+void
+fn_spec_read(struct fn_spec *s, const PGresult *r, int first, int generation)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->function_id, sizeof(s->function_id), "%s",
+			 PQgetvalue(r, 0, first));
+	snprintf(s->version_id, sizeof(s->version_id), "%s",
+			 PQgetvalue(r, 0, first + 1));
+	s->version = atoi(PQgetvalue(r, 0, first + 2));
+	snprintf(s->runtime, sizeof(s->runtime), "%s",
+			 PQgetvalue(r, 0, first + 3));
+	snprintf(s->image, sizeof(s->image), "%s", PQgetvalue(r, 0, first + 4));
+	s->memory_mb = atoi(PQgetvalue(r, 0, first + 5));
+	s->timeout_seconds = atoi(PQgetvalue(r, 0, first + 6));
+	s->max_concurrency = atoi(PQgetvalue(r, 0, first + 7));
+	s->generation = atoll(PQgetvalue(r, 0, generation));
 }
 
 static bool
@@ -965,16 +987,7 @@ refresh_function(PGconn *conn, const char *function_id)
 		pthread_mutex_unlock(&P.mu);
 		return;
 	}
-	memset(&s, 0, sizeof(s));
-	snprintf(s.function_id, sizeof(s.function_id), "%s", PQgetvalue(r, 0, 0));
-	snprintf(s.version_id, sizeof(s.version_id), "%s", PQgetvalue(r, 0, 1));
-	s.version = atoi(PQgetvalue(r, 0, 2));
-	snprintf(s.runtime, sizeof(s.runtime), "%s", PQgetvalue(r, 0, 3));
-	snprintf(s.image, sizeof(s.image), "%s", PQgetvalue(r, 0, 4));
-	s.memory_mb = atoi(PQgetvalue(r, 0, 5));
-	s.timeout_seconds = atoi(PQgetvalue(r, 0, 6));
-	s.max_concurrency = atoi(PQgetvalue(r, 0, 7));
-	s.generation = atoll(PQgetvalue(r, 0, 8));
+	fn_spec_read(&s, r, 0, 8);
 	PQclear(r);
 
 	pthread_mutex_lock(&P.mu);

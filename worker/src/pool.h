@@ -53,6 +53,13 @@ struct container
 
 extern int pool_init(void);
 
+/* fn_spec_read: a spec from row 0 of r: function_id, version_id, version,
+ * runtime, image, memory_mb, timeout_seconds, max_concurrency in that order
+ * from column first, and the configuration generation at column
+ * generation. */
+extern void fn_spec_read(struct fn_spec *s, const PGresult *r, int first,
+						 int generation);
+
 /*
  * pool_acquire: a container of spec for one request: an idle warm one, or
  * a new one (*cold set) when fewer than spec->max_concurrency serve the

@@ -303,18 +303,7 @@ serve(PGconn *conn, PGresult *r, struct outcome *o)
 	int					 rc;
 	bool				 all_sent = false;
 
-	memset(&spec, 0, sizeof(spec));
-	snprintf(spec.function_id, sizeof(spec.function_id), "%s",
-			 PQgetvalue(r, 0, 1));
-	snprintf(spec.version_id, sizeof(spec.version_id), "%s",
-			 PQgetvalue(r, 0, 2));
-	spec.version = atoi(PQgetvalue(r, 0, 3));
-	snprintf(spec.runtime, sizeof(spec.runtime), "%s", PQgetvalue(r, 0, 4));
-	snprintf(spec.image, sizeof(spec.image), "%s", PQgetvalue(r, 0, 5));
-	spec.memory_mb = atoi(PQgetvalue(r, 0, 6));
-	spec.timeout_seconds = atoi(PQgetvalue(r, 0, 7));
-	spec.max_concurrency = atoi(PQgetvalue(r, 0, 8));
-	spec.generation = atoll(PQgetvalue(r, 0, 14));
+	fn_spec_read(&spec, r, 1, 14);
 
 	frame_limits_default(&lim);
 	lim.max_body = (uint32_t) (cfg.max_body_kb * 1024);
@@ -545,6 +534,17 @@ run_main(void *arg)
 	int			   tries = 0;		/* of this report */
 	char		   done[32] = "";	/* a job to complete, or "" */
 
+	/* The round's report and job are settled: forget them. */
+#define ROUND_DONE()                                                          \
+	do                                                                        \
+	{                                                                         \
+		outcome_free(&out);                                                   \
+		pending = false;                                                      \
+		tries = 0;                                                            \
+		done[0] = '\0';                                                       \
+		in_hand_set(slot, 0);                                                 \
+	} while (0)
+
 	memset(&out, 0, sizeof(out));
 	for (;;)
 	{
@@ -638,11 +638,7 @@ run_main(void *arg)
 			 * lost, another worker finds the execution finished.) */
 			if (pending && !report_alone(conn, &out, worker_id))
 				continue;
-			outcome_free(&out);
-			pending = false;
-			tries = 0;
-			done[0] = '\0';
-			in_hand_set(slot, 0);
+			ROUND_DONE();
 			if (db_is(&e, "55Q05") || db_is(&e, "P0002"))
 			{
 				worker_stopped();
@@ -658,11 +654,7 @@ run_main(void *arg)
 			}
 			continue;
 		}
-		outcome_free(&out);
-		pending = false;
-		tries = 0;
-		done[0] = '\0';
-		in_hand_set(slot, 0);
+		ROUND_DONE();
 		for (int i = 0; i < n; i++)
 			if (i != ci)
 				PQclear(results[i]);
