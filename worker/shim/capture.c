@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "capture.h"
@@ -297,6 +298,24 @@ capture_dump(int fd)
 
 	if (rd < 0 || !in_request)
 		return;
+	/*
+	 * The drain thread may be between a read into the ring and counting
+	 * it: wait (up to 100 ms) until it lets go of the lock, so the
+	 * function's last words are all there.  pthread_mutex_trylock is not
+	 * on the async-signal-safe list, but only tests the lock's word; if
+	 * it never frees, dump what there is.
+	 */
+	for (int i = 0; i < 100; i++)
+	{
+		struct timespec ms = {0, 1000000};
+
+		if (pthread_mutex_trylock(&lock) == 0)
+		{
+			pthread_mutex_unlock(&lock);
+			break;
+		}
+		nanosleep(&ms, NULL);
+	}
 	if (total <= cap)
 		(void) write_all(fd, ring, (size_t) total);
 	else
