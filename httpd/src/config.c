@@ -53,8 +53,8 @@ static const struct setting SETTINGS[] = {
 	  "(then 504)"),
 	S(follow_wait, SETTING_INT, "30", 1, 300,
 	  "longest wait of a logs long-poll (follow=1), seconds"),
-	S(log_format, SETTING_STRING, "json", 0, 0,
-	  "access and error log format: json or text"),
+	SETTING_ONE_OF(config, log_format, "json", "json|text",
+				   "access and error log format: json or text"),
 	S(access_log, SETTING_STRING, "-", 0, 0,
 	  "access log: a file path, - for standard output, or off"),
 	S(metrics_token, SETTING_STRING, NULL, 0, 0,
@@ -90,15 +90,6 @@ config_check(const struct config *cfg)
 	{
 		fprintf(stderr, "cpub-httpd: tls_cert and tls_key must be set "
 						"together\n");
-		return -1;
-	}
-	if (strcmp(cfg->log_format, "json") != 0 &&
-		strcmp(cfg->log_format, "text") != 0)
-	{
-		fprintf(stderr,
-				"cpub-httpd: invalid value \"%s\" for log_format "
-				"(json or text)\n",
-				cfg->log_format);
 		return -1;
 	}
 	return 0;

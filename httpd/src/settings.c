@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,27 @@ setting_apply(const struct settings_spec *spec, void *cfg,
 	if (s->type == SETTING_STRING)
 	{
 		char **sp = (char **) field;
-		char  *copy = strdup(value);
+		char  *copy;
+
+		if (s->choices != NULL)
+		{
+			size_t		n = strlen(value);
+			const char *c = s->choices;
+			bool		found = false;
+
+			for (; *c && !found;
+				 c += strcspn(c, "|") + (c[strcspn(c, "|")] != '\0'))
+				found = n > 0 && strncmp(c, value, n) == 0 &&
+						(c[n] == '|' || c[n] == '\0');
+			if (!found)
+			{
+				fprintf(stderr,
+						"%s: %s: invalid value \"%s\" for %s (one of %s)\n",
+						spec->program, origin, value, s->key, s->choices);
+				return -1;
+			}
+		}
+		copy = strdup(value);
 
 		if (copy == NULL)
 		{

@@ -28,12 +28,21 @@ struct setting
 	long			  min; /* numbers: inclusive range */
 	long			  max;
 	const char		 *help;
+	const char		 *choices; /* strings: "a|b|c", the only values, or NULL */
 };
 
 /* SETTING(struct, key, type, default, min, max, help): a row of a table. */
 #define SETTING(st, key, type, def, min, max, help)                           \
 	{                                                                         \
-#key, type, offsetof(struct st, key), def, min, max, help             \
+#key, type, offsetof(struct st, key), def, min, max, help, NULL       \
+	}
+
+/* SETTING_ONE_OF(struct, key, default, "a|b", help): a string setting
+ * that must be one of the choices. */
+#define SETTING_ONE_OF(st, key, def, choices, help)                           \
+	{                                                                         \
+#key, SETTING_STRING, offsetof(struct st, key), def, 0, 0, help,      \
+			choices                                                           \
 	}
 
 /* A program's table and how it is named. */

@@ -54,7 +54,8 @@ static const struct setting SETTINGS[] = {
 	  "largest response body a function may send, KiB"),
 	S(heartbeat, SETTING_INT, "10", 1, 3600,
 	  "seconds between heartbeats (keep under worker_timeout / 2)"),
-	S(log_format, SETTING_STRING, "json", 0, 0, "log format: json or text"),
+	SETTING_ONE_OF(config, log_format, "json", "json|text",
+				   "log format: json or text"),
 	S(host, SETTING_STRING, NULL, 0, 0,
 	  "the host name this worker registers with (default: gethostname)"),
 };
@@ -95,15 +96,6 @@ config_load(struct config *cfg, int argc, char **argv)
 	rc = settings_load(&SPEC, cfg, argc, argv);
 	if (rc != 0)
 		return rc;
-	if (strcmp(cfg->log_format, "json") != 0 &&
-		strcmp(cfg->log_format, "text") != 0)
-	{
-		fprintf(stderr,
-				"cpub-worker: invalid value \"%s\" for log_format "
-				"(json or text)\n",
-				cfg->log_format);
-		return -1;
-	}
 	if (cfg->run_slots == 0)
 	{
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
