@@ -1,0 +1,240 @@
+/*
+ * cli/src/auth.c
+ *	  The account commands: register, login, logout, whoami.
+ *
+ *	  A password is asked for without echo when standard input is a
+ *	  terminal (termios), and otherwise read as one line from it, for
+ *	  scripts: printf '%s\n' "$PASSWORD" | cpub login EMAIL.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "http.h"
+
+/*
+ * read_password: one line from standard input, without its line end; on a
+ * terminal PROMPT is shown on standard error and the echo is off.  Returns
+ * the password (malloc'd, the caller frees) or NULL (reported).
+ */
+static char *
+read_password(const char *prompt)
+{
+	struct termios old, quiet;
+	bool		   tty = isatty(STDIN_FILENO);
+	char		  *line = NULL;
+	size_t		   cap = 0;
+	ssize_t		   n;
+
+	if (tty)
+	{
+		fputs(prompt, stderr);
+		fflush(stderr);
+		if (tcgetattr(STDIN_FILENO, &old) != 0)
+		{
+			fprintf(stderr, "cpub: could not read the terminal: %s\n",
+					strerror(errno));
+			return NULL;
+		}
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t) ECHO;
+		quiet.c_lflag |= ECHONL;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	n = getline(&line, &cap, stdin);
+	if (tty)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	if (n < 0)
+	{
+		free(line);
+		fprintf(stderr, "cpub: no password given on standard input\n");
+		return NULL;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	return line;
+}
+
+/* wipe: clears and frees a password. */
+static void
+wipe(char *secret)
+{
+	if (!secret)
+		return;
+	explicit_bzero(secret, strlen(secret));
+	free(secret);
+}
+
+int
+cmd_register(struct cli *cli, int argc, char **argv)
+{
+	char   *password = NULL;
+	char   *again = NULL;
+	json_t *body = NULL;
+	json_t *out = NULL;
+	int		rc = cli_args("register", argc, argv, 1, 1);
+
+	if (rc != 0)
+		return rc;
+	rc = 1;
+	password = read_password("Password: ");
+	if (!password)
+		goto done;
+	if (isatty(STDIN_FILENO))
+	{
+		again = read_password("Repeat the password: ");
+		if (!again)
+			goto done;
+		if (strcmp(password, again) != 0)
+		{
+			fprintf(stderr, "cpub: the passwords differ\n");
+			rc = EXIT_USAGE;
+			goto done;
+		}
+	}
+	body = json_pack("{ssss}", "email", argv[0], "password", password);
+	if (!body)
+	{
+		fprintf(stderr, "cpub: the email or password is not UTF-8\n");
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	rc = api_call(cli, "POST", "/api/auth/register", body, false, &out);
+	if (rc != 0)
+		goto done;
+	if (cli->json)
+		cli_print_json(out);
+	else if (!cli->quiet)
+		printf("registered %s; log in with: cpub login %s\n", argv[0],
+			   argv[0]);
+done:
+	json_decref(out);
+	json_decref(body);
+	wipe(again);
+	wipe(password);
+	return rc;
+}
+
+int
+cmd_login(struct cli *cli, int argc, char **argv)
+{
+	char   *password = NULL;
+	json_t *body = NULL;
+	json_t *out = NULL;
+	int		rc = cli_args("login", argc, argv, 1, 1);
+
+	if (rc != 0)
+		return rc;
+	rc = 1;
+	password = read_password("Password: ");
+	if (!password)
+		goto done;
+	body = json_pack("{ssss}", "email", argv[0], "password", password);
+	if (!body)
+	{
+		fprintf(stderr, "cpub: the email or password is not UTF-8\n");
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	rc = api_call(cli, "POST", "/api/auth/login", body, false, &out);
+	if (rc != 0)
+		goto done;
+	if (!json_is_string(json_object_get(out, "access_token")) ||
+		!json_is_string(json_object_get(out, "refresh_token")))
+	{
+		fprintf(stderr, "cpub: the server's login reply has no tokens\n");
+		rc = EXIT_API;
+		goto done;
+	}
+	json_object_set_new(out, "email", json_string(argv[0]));
+	config_set_session(cli, json_incref(out));
+	if (config_save(cli) != 0)
+	{
+		rc = 1;
+		goto done;
+	}
+	if (cli->json)
+	{
+		json_t *shown = json_pack(
+			"{sOsOsOss}", "user_id", json_object_get(out, "user_id"),
+			"session_id", json_object_get(out, "session_id"), "email",
+			json_object_get(out, "email"), "server", cli->server);
+
+		cli_print_json(shown);
+		json_decref(shown);
+	}
+	else if (!cli->quiet)
+		printf("logged in to %s as %s\n", cli->server, argv[0]);
+done:
+	json_decref(out);
+	json_decref(body);
+	wipe(password);
+	return rc;
+}
+
+int
+cmd_logout(struct cli *cli, int argc, char **argv)
+{
+	json_t *out = NULL;
+	int		rc = cli_args("logout", argc, argv, 0, 0);
+
+	if (rc != 0)
+		return rc;
+	if (!config_session(cli))
+	{
+		if (!cli->quiet)
+			fprintf(stderr, "cpub: not logged in to %s\n", cli->server);
+		return 0;
+	}
+	/*
+	 * Only an answer from the server lets the tokens go: when it cannot be
+	 * reached, the session is still alive and the user may try again.  An
+	 * error answer (the session was revoked already) lets them go too.
+	 */
+	rc = api_call(cli, "POST", "/api/auth/logout", NULL, true, &out);
+	json_decref(out);
+	if (rc == EXIT_CONNECT || rc == 1)
+		return rc;
+	config_set_session(cli, NULL);
+	if (config_save(cli) != 0)
+		return 1;
+	if (rc != 0)
+		return rc;
+	if (cli->json)
+	{
+		json_t *shown =
+			json_pack("{sbss}", "logged_out", 1, "server", cli->server);
+
+		cli_print_json(shown);
+		json_decref(shown);
+	}
+	else if (!cli->quiet)
+		printf("logged out of %s\n", cli->server);
+	return 0;
+}
+
+int
+cmd_whoami(struct cli *cli, int argc, char **argv)
+{
+	json_t *out = NULL;
+	int		rc = cli_args("whoami", argc, argv, 0, 0);
+
+	if (rc != 0)
+		return rc;
+	rc = api_call(cli, "GET", "/api/auth/me", NULL, true, &out);
+	if (rc != 0)
+		return rc;
+	if (cli->json)
+		cli_print_json(out);
+	else
+		printf("%s (user %s, tier %s) on %s\n",
+			   json_string_value(json_object_get(out, "email")),
+			   json_string_value(json_object_get(out, "user_id")),
+			   json_string_value(json_object_get(out, "tier")), cli->server);
+	json_decref(out);
+	return 0;
+}

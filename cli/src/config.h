@@ -1,0 +1,16 @@
+/*
+ * cli/src/config.h
+ *	  The credentials file: $XDG_CONFIG_HOME/cpub/credentials.json (default
+ *	  ~/.config/cpub/), the tokens of each server logged in to.
+ */
+#ifndef CPUB_CONFIG_H
+#define CPUB_CONFIG_H
+
+#include "cli.h"
+
+extern int	   config_load(struct cli *cli);
+extern int	   config_save(struct cli *cli);
+extern json_t *config_session(struct cli *cli);
+extern void	   config_set_session(struct cli *cli, json_t *session);
+
+#endif
