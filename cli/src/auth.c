@@ -69,12 +69,30 @@ wipe(char *secret)
 	free(secret);
 }
 
+/* post_credentials: POST {email, password} to path; 0 with *out, or the
+ * exit status (said). */
+static int
+post_credentials(struct cli *cli, const char *path, const char *email,
+				 const char *password, json_t **out)
+{
+	json_t *body = json_pack("{ssss}", "email", email, "password", password);
+	int		rc;
+
+	if (!body)
+	{
+		fprintf(stderr, "cpub: the email or password is not UTF-8\n");
+		return EXIT_USAGE;
+	}
+	rc = api_call(cli, "POST", path, body, false, out);
+	json_decref(body);
+	return rc;
+}
+
 int
 cmd_register(struct cli *cli, int argc, char **argv)
 {
 	char   *password = NULL;
 	char   *again = NULL;
-	json_t *body = NULL;
 	json_t *out = NULL;
 	int		rc = cli_args("register", argc, argv, 1, 1);
 
@@ -96,14 +114,7 @@ cmd_register(struct cli *cli, int argc, char **argv)
 			goto done;
 		}
 	}
-	body = json_pack("{ssss}", "email", argv[0], "password", password);
-	if (!body)
-	{
-		fprintf(stderr, "cpub: the email or password is not UTF-8\n");
-		rc = EXIT_USAGE;
-		goto done;
-	}
-	rc = api_call(cli, "POST", "/api/auth/register", body, false, &out);
+	rc = post_credentials(cli, "/api/auth/register", argv[0], password, &out);
 	if (rc != 0)
 		goto done;
 	if (cli->json)
@@ -113,7 +124,6 @@ cmd_register(struct cli *cli, int argc, char **argv)
 			   argv[0]);
 done:
 	json_decref(out);
-	json_decref(body);
 	wipe(again);
 	wipe(password);
 	return rc;
@@ -123,7 +133,6 @@ int
 cmd_login(struct cli *cli, int argc, char **argv)
 {
 	char   *password = NULL;
-	json_t *body = NULL;
 	json_t *out = NULL;
 	int		rc = cli_args("login", argc, argv, 1, 1);
 
@@ -133,14 +142,7 @@ cmd_login(struct cli *cli, int argc, char **argv)
 	password = read_password("Password: ");
 	if (!password)
 		goto done;
-	body = json_pack("{ssss}", "email", argv[0], "password", password);
-	if (!body)
-	{
-		fprintf(stderr, "cpub: the email or password is not UTF-8\n");
-		rc = EXIT_USAGE;
-		goto done;
-	}
-	rc = api_call(cli, "POST", "/api/auth/login", body, false, &out);
+	rc = post_credentials(cli, "/api/auth/login", argv[0], password, &out);
 	if (rc != 0)
 		goto done;
 	if (!json_is_string(json_object_get(out, "access_token")) ||
@@ -171,7 +173,6 @@ cmd_login(struct cli *cli, int argc, char **argv)
 		printf("logged in to %s as %s\n", cli->server, argv[0]);
 done:
 	json_decref(out);
-	json_decref(body);
 	wipe(password);
 	return rc;
 }

@@ -71,6 +71,7 @@ static const struct settings_spec SPEC = {
 	.about = "The REST front of ContainerPub.",
 	.table = SETTINGS,
 	.n = sizeof(SETTINGS) / sizeof(SETTINGS[0]),
+	.size = sizeof(struct config),
 };
 
 void
@@ -100,7 +101,6 @@ config_load(struct config *cfg, int argc, char **argv)
 {
 	int rc;
 
-	memset(cfg, 0, sizeof(*cfg));
 	rc = settings_load(&SPEC, cfg, argc, argv);
 	if (rc != 0)
 		return rc;

@@ -250,6 +250,7 @@ settings_load(const struct settings_spec *spec, void *cfg, int argc,
 	char		name[96];
 	const char *file;
 
+	memset(cfg, 0, spec->size);
 	env_name(spec, "config", name, sizeof(name));
 	file = getenv(name);
 	for (size_t i = 0; i < spec->n; i++)

@@ -54,6 +54,7 @@ struct settings_spec
 	const char			 *about;	  /* a paragraph for --help */
 	const struct setting *table;
 	size_t				  n;
+	size_t				  size; /* of the settings struct */
 };
 
 /*

@@ -68,6 +68,7 @@ static const struct settings_spec SPEC = {
 			 "images and runs\ntheir invocations in Podman containers.",
 	.table = SETTINGS,
 	.n = sizeof(SETTINGS) / sizeof(SETTINGS[0]),
+	.size = sizeof(struct config),
 };
 
 /* The folder of this program, for the share_dir default. */
@@ -92,7 +93,6 @@ config_load(struct config *cfg, int argc, char **argv)
 {
 	int rc;
 
-	memset(cfg, 0, sizeof(*cfg));
 	rc = settings_load(&SPEC, cfg, argc, argv);
 	if (rc != 0)
 		return rc;
