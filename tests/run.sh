@@ -7,6 +7,7 @@
 # secret key file (two keys: current and old); the folder goes away at the
 # end, also on failure or interrupt.
 #
+# CPUB_TEST_SUITES and CPUB_TEST_E2E (below) pick a part of them.
 # Suites: format (make format-check), unit (tests/unit, C, prove), pgtap (tests/pgtap/*.sql, pg_prove),
 # isolation (tests/isolation/specs/*.spec with expected/*.out, through
 # PostgreSQL's pg_isolation_regress), e2e (tests/e2e/*.t, bash TAP scripts,
@@ -81,6 +82,13 @@ count_prove()
 	fi
 }
 
+# CPUB_TEST_SUITES (e.g. "unit e2e") runs only those suites;
+# CPUB_TEST_E2E (e.g. "cli_*") only the e2e files matching it.
+want()
+{
+	[ -z "${CPUB_TEST_SUITES:-}" ] || [[ " $CPUB_TEST_SUITES " == *" $1 "* ]]
+}
+
 suite()
 {
 	echo
@@ -130,91 +138,99 @@ setup_out=$(psql_q -d "$DB" -c "SET client_min_messages = warning" \
 
 # --- format ------------------------------------------------------------------
 # The C code follows .clang-format (make format fixes it).
-suite "format (clang-format)"
-if out=$(make -s -C "$ROOT" format-check 2>&1); then
-	echo "format: every C file follows .clang-format"
-	total_pass=$((total_pass + 1))
-else
-	echo "$out" | head -n 40
-	echo "format: run 'make format' (files above differ from .clang-format)"
-	total_fail=$((total_fail + 1))
-	any_failed=1
-fi
-
-# --- C unit tests ------------------------------------------------------------
-suite "unit (tests/unit)"
-out=$TMP/unit.out
-if ls "$ROOT"/tests/unit/test_*.c >/dev/null 2>&1; then
-	if make -s -C "$ROOT/tests/unit" SANITIZE="${SANITIZE:-0}" >"$out" 2>&1; then
-		progs=()
-		for c in "$ROOT"/tests/unit/test_*.c; do
-			progs+=("./$(basename "$c" .c)")
-		done
-		(cd "$ROOT/tests/unit" && prove -e '' "${progs[@]}" 2>&1) | tee "$out"
-		count_prove "$out" "${PIPESTATUS[0]}"
+if want format; then
+	suite "format (clang-format)"
+	if out=$(make -s -C "$ROOT" format-check 2>&1); then
+		echo "format: every C file follows .clang-format"
+		total_pass=$((total_pass + 1))
 	else
-		cat "$out"
-		echo "unit: build failed"
+		echo "$out" | head -n 40
+		echo "format: run 'make format' (files above differ from .clang-format)"
 		total_fail=$((total_fail + 1))
 		any_failed=1
 	fi
-else
-	echo "unit: no tests/unit/test_*.c, skipped"
+fi
+
+# --- C unit tests ------------------------------------------------------------
+if want unit; then
+	suite "unit (tests/unit)"
+	out=$TMP/unit.out
+	if ls "$ROOT"/tests/unit/test_*.c >/dev/null 2>&1; then
+		if make -s -C "$ROOT/tests/unit" SANITIZE="${SANITIZE:-0}" >"$out" 2>&1; then
+			progs=()
+			for c in "$ROOT"/tests/unit/test_*.c; do
+				progs+=("./$(basename "$c" .c)")
+			done
+			(cd "$ROOT/tests/unit" && prove -e '' "${progs[@]}" 2>&1) | tee "$out"
+			count_prove "$out" "${PIPESTATUS[0]}"
+		else
+			cat "$out"
+			echo "unit: build failed"
+			total_fail=$((total_fail + 1))
+			any_failed=1
+		fi
+	else
+		echo "unit: no tests/unit/test_*.c, skipped"
+	fi
 fi
 
 # --- pgTAP ---------------------------------------------------------------------
-suite "pgtap (tests/pgtap)"
-out=$TMP/pgtap.out
-shopt -s nullglob
-pgtap_files=("$ROOT"/tests/pgtap/*.sql)
-shopt -u nullglob
-if [ ${#pgtap_files[@]} -gt 0 ]; then
-	(cd "$ROOT" && pg_prove --psql-bin "$PGBIN/psql" -h "$SOCK" -p "$PORT" \
-		-U postgres -d "$DB" "${pgtap_files[@]#"$ROOT"/}" 2>&1) | tee "$out"
-	count_prove "$out" "${PIPESTATUS[0]}"
-else
-	echo "pgtap: no tests/pgtap/*.sql, skipped"
+if want pgtap; then
+	suite "pgtap (tests/pgtap)"
+	out=$TMP/pgtap.out
+	shopt -s nullglob
+	pgtap_files=("$ROOT"/tests/pgtap/*.sql)
+	shopt -u nullglob
+	if [ ${#pgtap_files[@]} -gt 0 ]; then
+		(cd "$ROOT" && pg_prove --psql-bin "$PGBIN/psql" -h "$SOCK" -p "$PORT" \
+			-U postgres -d "$DB" "${pgtap_files[@]#"$ROOT"/}" 2>&1) | tee "$out"
+		count_prove "$out" "${PIPESTATUS[0]}"
+	else
+		echo "pgtap: no tests/pgtap/*.sql, skipped"
+	fi
 fi
 
 # --- isolation -----------------------------------------------------------------
-suite "isolation (tests/isolation)"
-shopt -s nullglob
-specs=("$ROOT"/tests/isolation/specs/*.spec)
-shopt -u nullglob
-ISO_REGRESS=$("$PGBIN/pg_config" --pkglibdir)/pgxs/src/test/isolation/pg_isolation_regress
-if [ ${#specs[@]} -eq 0 ]; then
-	echo "isolation: no tests/isolation/specs/*.spec, skipped"
-elif [ ! -x "$ISO_REGRESS" ]; then
-	echo "isolation: $ISO_REGRESS missing (postgresql-server-dev-15)"
-	total_fail=$((total_fail + 1))
-	any_failed=1
-else
-	out=$TMP/isolation.out
-	names=()
-	for s in "${specs[@]}"; do
-		names+=("$(basename "$s" .spec)")
-	done
-	rm -f "$ROOT/tests/isolation/regression.diffs"
-	# A database of its own, so the specs see only the extension's data.
-	psql_q -d postgres -c "CREATE DATABASE cpub_isolation" >/dev/null &&
-		psql_q -d cpub_isolation -c "SET client_min_messages = warning" \
-			-c "CREATE EXTENSION containerpub" >/dev/null ||
-		echo "isolation: could not create database cpub_isolation"
-	"$ISO_REGRESS" --use-existing --host="$SOCK" --port="$PORT" \
-		--user=postgres --dbname=cpub_isolation \
-		--inputdir="$ROOT/tests/isolation" --outputdir="$TMP/isolation" \
-		"${names[@]}" 2>&1 | tee "$out"
-	status=${PIPESTATUS[0]}
-	p=$(grep -Ec '\.\.\. ok( |$)' "$out")
-	f=$(grep -Ec '\.\.\. FAILED( |$)' "$out")
-	total_pass=$((total_pass + p))
-	total_fail=$((total_fail + f))
-	if [ "$status" -ne 0 ] || [ "$f" -gt 0 ]; then
+if want isolation; then
+	suite "isolation (tests/isolation)"
+	shopt -s nullglob
+	specs=("$ROOT"/tests/isolation/specs/*.spec)
+	shopt -u nullglob
+	ISO_REGRESS=$("$PGBIN/pg_config" --pkglibdir)/pgxs/src/test/isolation/pg_isolation_regress
+	if [ ${#specs[@]} -eq 0 ]; then
+		echo "isolation: no tests/isolation/specs/*.spec, skipped"
+	elif [ ! -x "$ISO_REGRESS" ]; then
+		echo "isolation: $ISO_REGRESS missing (postgresql-server-dev-15)"
+		total_fail=$((total_fail + 1))
 		any_failed=1
-		[ "$f" -eq 0 ] && total_fail=$((total_fail + 1))
-		if [ -f "$TMP/isolation/regression.diffs" ]; then
-			cp "$TMP/isolation/regression.diffs" "$ROOT/tests/isolation/regression.diffs"
-			echo "isolation: differences in tests/isolation/regression.diffs"
+	else
+		out=$TMP/isolation.out
+		names=()
+		for s in "${specs[@]}"; do
+			names+=("$(basename "$s" .spec)")
+		done
+		rm -f "$ROOT/tests/isolation/regression.diffs"
+		# A database of its own, so the specs see only the extension's data.
+		psql_q -d postgres -c "CREATE DATABASE cpub_isolation" >/dev/null &&
+			psql_q -d cpub_isolation -c "SET client_min_messages = warning" \
+				-c "CREATE EXTENSION containerpub" >/dev/null ||
+			echo "isolation: could not create database cpub_isolation"
+		"$ISO_REGRESS" --use-existing --host="$SOCK" --port="$PORT" \
+			--user=postgres --dbname=cpub_isolation \
+			--inputdir="$ROOT/tests/isolation" --outputdir="$TMP/isolation" \
+			"${names[@]}" 2>&1 | tee "$out"
+		status=${PIPESTATUS[0]}
+		p=$(grep -Ec '\.\.\. ok( |$)' "$out")
+		f=$(grep -Ec '\.\.\. FAILED( |$)' "$out")
+		total_pass=$((total_pass + p))
+		total_fail=$((total_fail + f))
+		if [ "$status" -ne 0 ] || [ "$f" -gt 0 ]; then
+			any_failed=1
+			[ "$f" -eq 0 ] && total_fail=$((total_fail + 1))
+			if [ -f "$TMP/isolation/regression.diffs" ]; then
+				cp "$TMP/isolation/regression.diffs" "$ROOT/tests/isolation/regression.diffs"
+				echo "isolation: differences in tests/isolation/regression.diffs"
+			fi
 		fi
 	fi
 fi
@@ -222,23 +238,25 @@ fi
 # --- end to end ------------------------------------------------------------------
 # TAP scripts (bash) driving the real parts; each makes its own database in
 # the test cluster (PGHOST, PGPORT, PGUSER are exported above).
-suite "e2e (tests/e2e)"
-out=$TMP/e2e.out
-shopt -s nullglob
-e2e_files=("$ROOT"/tests/e2e/*.t)
-shopt -u nullglob
-if [ ${#e2e_files[@]} -gt 0 ]; then
-	# The project's Podman setup; without it the Podman tests fail on their own.
-	if conf=$("$ROOT/scripts/podman.sh"); then
-		export CONTAINERS_CONF=$conf
+if want e2e; then
+	suite "e2e (tests/e2e)"
+	out=$TMP/e2e.out
+	shopt -s nullglob
+	e2e_files=("$ROOT"/tests/e2e/${CPUB_TEST_E2E:-*}.t)
+	shopt -u nullglob
+	if [ ${#e2e_files[@]} -gt 0 ]; then
+		# The project's Podman setup; without it the Podman tests fail on their own.
+		if conf=$("$ROOT/scripts/podman.sh"); then
+			export CONTAINERS_CONF=$conf
+		else
+			echo "e2e: scripts/podman.sh failed; the tests that use Podman will fail"
+		fi
+		(cd "$ROOT" && PATH=$PGBIN:$PATH prove -e bash "${e2e_files[@]#"$ROOT"/}" 2>&1) |
+			tee "$out"
+		count_prove "$out" "${PIPESTATUS[0]}"
 	else
-		echo "e2e: scripts/podman.sh failed; the tests that use Podman will fail"
+		echo "e2e: no tests/e2e/*.t, skipped"
 	fi
-	(cd "$ROOT" && PATH=$PGBIN:$PATH prove -e bash "${e2e_files[@]#"$ROOT"/}" 2>&1) |
-		tee "$out"
-	count_prove "$out" "${PIPESTATUS[0]}"
-else
-	echo "e2e: no tests/e2e/*.t, skipped"
 fi
 
 # --- summary -----------------------------------------------------------------

@@ -91,10 +91,11 @@ post_credentials(struct cli *cli, const char *path, const char *email,
 int
 cmd_register(struct cli *cli, int argc, char **argv)
 {
-	char   *password = NULL;
-	char   *again = NULL;
-	json_t *out = NULL;
-	int		rc = cli_args("register", argc, argv, 1, 1);
+	char	   *password = NULL;
+	char	   *again = NULL;
+	json_t	   *out = NULL;
+	int			rc = cli_args(cli, argc, argv, 1, 1);
+	const char *email = argv[optind];
 
 	if (rc != 0)
 		return rc;
@@ -114,14 +115,13 @@ cmd_register(struct cli *cli, int argc, char **argv)
 			goto done;
 		}
 	}
-	rc = post_credentials(cli, "/api/auth/register", argv[0], password, &out);
+	rc = post_credentials(cli, "/api/auth/register", email, password, &out);
 	if (rc != 0)
 		goto done;
 	if (cli->json)
 		cli_print_json(out);
 	else if (!cli->quiet)
-		printf("registered %s; log in with: cpub login %s\n", argv[0],
-			   argv[0]);
+		printf("registered %s; log in with: cpub login %s\n", email, email);
 done:
 	json_decref(out);
 	wipe(again);
@@ -132,9 +132,10 @@ done:
 int
 cmd_login(struct cli *cli, int argc, char **argv)
 {
-	char   *password = NULL;
-	json_t *out = NULL;
-	int		rc = cli_args("login", argc, argv, 1, 1);
+	char	   *password = NULL;
+	json_t	   *out = NULL;
+	int			rc = cli_args(cli, argc, argv, 1, 1);
+	const char *email = argv[optind];
 
 	if (rc != 0)
 		return rc;
@@ -142,7 +143,7 @@ cmd_login(struct cli *cli, int argc, char **argv)
 	password = read_password("Password: ");
 	if (!password)
 		goto done;
-	rc = post_credentials(cli, "/api/auth/login", argv[0], password, &out);
+	rc = post_credentials(cli, "/api/auth/login", email, password, &out);
 	if (rc != 0)
 		goto done;
 	if (!json_is_string(json_object_get(out, "access_token")) ||
@@ -152,7 +153,7 @@ cmd_login(struct cli *cli, int argc, char **argv)
 		rc = EXIT_API;
 		goto done;
 	}
-	json_object_set_new(out, "email", json_string(argv[0]));
+	json_object_set_new(out, "email", json_string(email));
 	config_set_session(cli, json_incref(out));
 	if (config_save(cli) != 0)
 	{
@@ -170,7 +171,7 @@ cmd_login(struct cli *cli, int argc, char **argv)
 		json_decref(shown);
 	}
 	else if (!cli->quiet)
-		printf("logged in to %s as %s\n", cli->server, argv[0]);
+		printf("logged in to %s as %s\n", cli->server, email);
 done:
 	json_decref(out);
 	wipe(password);
@@ -181,7 +182,8 @@ int
 cmd_logout(struct cli *cli, int argc, char **argv)
 {
 	json_t *out = NULL;
-	int		rc = cli_args("logout", argc, argv, 0, 0);
+	long	status = 0;
+	int		rc = cli_args(cli, argc, argv, 0, 0);
 
 	if (rc != 0)
 		return rc;
@@ -192,13 +194,15 @@ cmd_logout(struct cli *cli, int argc, char **argv)
 		return 0;
 	}
 	/*
-	 * Only an answer from the server lets the tokens go: when it cannot be
-	 * reached, the session is still alive and the user may try again.  An
-	 * error answer (the session was revoked already) lets them go too.
+	 * The tokens go once the server revoked the session, or said it is no
+	 * longer valid (401: revoked or expired already).  Any other answer
+	 * (the server down, 503, 500) leaves the session alive there, so the
+	 * tokens are kept for another try.
 	 */
-	rc = api_call(cli, "POST", "/api/auth/logout", NULL, true, &out);
+	rc = api_call_status(cli, "POST", "/api/auth/logout", NULL, true, &out,
+						 &status);
 	json_decref(out);
-	if (rc == EXIT_CONNECT || rc == 1)
+	if (rc != 0 && status != 401)
 		return rc;
 	config_set_session(cli, NULL);
 	if (config_save(cli) != 0)
@@ -222,7 +226,7 @@ int
 cmd_whoami(struct cli *cli, int argc, char **argv)
 {
 	json_t *out = NULL;
-	int		rc = cli_args("whoami", argc, argv, 0, 0);
+	int		rc = cli_args(cli, argc, argv, 0, 0);
 
 	if (rc != 0)
 		return rc;

@@ -1,19 +1,20 @@
 /*
  * cli/src/http.c
- *	  Requests to the server's API with libcurl: a JSON body out, a JSON
- *	  body back.  An error reply ({"error": {"code", "message", "hint"}},
- *	  docs/http-api.md) is printed once as "cpub: MESSAGE (CODE)" and gives
- *	  EXIT_API; a server that cannot be reached gives EXIT_CONNECT.
+ *	  Requests to the server with libcurl.  http_send sends any body and
+ *	  returns whatever status came back; api_call is the JSON API's case:
+ *	  a JSON body out, a JSON body back, and an error reply ({"error":
+ *	  {"code", "message", "hint"}}, docs/http-api.md) printed once as
+ *	  "cpub: MESSAGE (CODE)" (or as JSON on standard error with --json),
+ *	  giving EXIT_API.  A server that cannot be reached gives EXIT_CONNECT.
  *
  *	  A request made as the logged-in developer whose access token expired
  *	  (401, 28Q03) is retried once after POST /api/auth/refresh, and the
  *	  new tokens are saved.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <curl/curl.h>
 
 #include "config.h"
 #include "http.h"
@@ -24,12 +25,6 @@ struct buffer
 {
 	char  *data;
 	size_t len;
-};
-
-struct reply
-{
-	long	status;
-	json_t *body; /* NULL when empty */
 };
 
 int
@@ -65,36 +60,81 @@ collect(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/* collect_header: one reply header line into the [[name, value]] array. */
+static size_t
+collect_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	json_t *headers = userdata;
+	size_t	n = size * nmemb;
+	char   *colon = memchr(ptr, ':', n);
+	size_t	end = n;
+	char   *value;
+
+	/* A new status line (after a 100 Continue) starts the list over. */
+	if (n > 5 && strncmp(ptr, "HTTP/", 5) == 0)
+		json_array_clear(headers);
+	if (!colon)
+		return n;
+	while (end > 0 && (ptr[end - 1] == '\r' || ptr[end - 1] == '\n'))
+		end--;
+	value = colon + 1;
+	while (value < ptr + end && (*value == ' ' || *value == '\t'))
+		value++;
+	json_array_append_new(headers,
+						  json_pack("[s#s#]", ptr, (int) (colon - ptr), value,
+									(int) (ptr + end - value)));
+	return n;
+}
+
+static int
+on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+			curl_off_t ultotal, curl_off_t ulnow)
+{
+	const struct http_request *req = arg;
+
+	(void) dltotal;
+	(void) dlnow;
+	return req->progress(req->progress_arg, ulnow, ultotal);
+}
+
 /*
- * request: one request to cli->server + PATH with BODY (may be NULL) and,
- * when TOKEN is not NULL, "Authorization: Bearer TOKEN".  Fills *r (the
- * caller releases r->body).  Returns 0, or EXIT_CONNECT / EXIT_API when no
- * HTTP reply came or it was not JSON (reported).
+ * send_once: one request REQ with TOKEN (NULL: none).  Fills *resp (the
+ * caller frees it).  Returns 0 when a reply came, whatever its status, or
+ * EXIT_CONNECT / 1 (reported).
  */
 static int
-request(struct cli *cli, const char *method, const char *path, json_t *body,
-		const char *token, struct reply *r)
+send_once(struct cli *cli, const struct http_request *req, const char *token,
+		  struct http_response *resp)
 {
 	CURL			  *curl = curl_easy_init();
 	struct curl_slist *headers = NULL;
 	struct buffer	   buf = {NULL, 0};
 	char			  *url = NULL;
 	char			  *auth = NULL;
+	char			  *ctype = NULL;
 	char			  *text = NULL;
-	json_error_t	   jerr;
 	CURLcode		   cc;
-	int				   rc = EXIT_CONNECT;
+	int				   rc = 1;
 
-	r->status = 0;
-	r->body = NULL;
-	if (!curl || asprintf(&url, "%s%s", cli->server, path) < 0)
+	memset(resp, 0, sizeof(*resp));
+	if (req->want_headers)
+		resp->headers = json_array();
+	if (!curl || asprintf(&url, "%s%s", cli->server, req->path) < 0)
 	{
 		url = NULL;
 		fprintf(stderr, "cpub: out of memory\n");
 		goto done;
 	}
 	headers = curl_slist_append(headers, "Accept: application/json");
-	headers = curl_slist_append(headers, "Content-Type: application/json");
+	/* No "Expect: 100-continue" pause before an upload. */
+	headers = curl_slist_append(headers, "Expect:");
+	if (req->json)
+		headers = curl_slist_append(headers, "Content-Type: application/json");
+	else if (req->body &&
+			 asprintf(&ctype, "Content-Type: %s",
+					  req->content_type ? req->content_type
+										: "application/octet-stream") >= 0)
+		headers = curl_slist_append(headers, ctype);
 	if (token)
 	{
 		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0)
@@ -105,17 +145,31 @@ request(struct cli *cli, const char *method, const char *path, json_t *body,
 		}
 		headers = curl_slist_append(headers, auth);
 	}
+	for (struct curl_slist *h = req->headers; h; h = h->next)
+		headers = curl_slist_append(headers, h->data);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "cpub/" CPUB_VERSION);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, req->timeout);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
-	if (body)
+	if (resp->headers)
 	{
-		text = json_dumps(body, JSON_COMPACT);
+		curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect_header);
+		curl_easy_setopt(curl, CURLOPT_HEADERDATA, resp->headers);
+	}
+	if (req->progress)
+	{
+		curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(curl, CURLOPT_XFERINFODATA, req);
+	}
+	if (req->json)
+	{
+		text = json_dumps(req->json, JSON_COMPACT);
 		if (!text)
 		{
 			fprintf(stderr, "cpub: out of memory\n");
@@ -123,31 +177,44 @@ request(struct cli *cli, const char *method, const char *path, json_t *body,
 		}
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
 	}
-	else if (strcmp(method, "GET") != 0)
+	else if (req->body)
+	{
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+						 (curl_off_t) req->body_len);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
+	}
+	else if (strcmp(req->method, "HEAD") == 0)
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+	else if (strcmp(req->method, "GET") != 0)
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
 	cc = curl_easy_perform(curl);
 	if (cc != CURLE_OK)
 	{
-		fprintf(stderr, "cpub: could not connect to %s: %s\n", cli->server,
-				curl_easy_strerror(cc));
+		if (cc == CURLE_ABORTED_BY_CALLBACK)
+			fprintf(stderr, "cpub: interrupted\n");
+		else
+			fprintf(stderr, "cpub: could not connect to %s: %s\n", cli->server,
+					curl_easy_strerror(cc));
+		rc = cc == CURLE_ABORTED_BY_CALLBACK ? 1 : EXIT_CONNECT;
 		goto done;
 	}
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
-	rc = EXIT_API;
-	if (buf.len > 0)
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+	curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME, &resp->seconds);
+	resp->body = buf.data ? buf.data : strdup("");
+	resp->len = buf.len;
+	buf.data = NULL;
+	if (!resp->body)
 	{
-		r->body = json_loadb(buf.data, buf.len, 0, &jerr);
-		if (!r->body)
-		{
-			fprintf(stderr, "cpub: the server at %s answered %ld, not JSON\n",
-					cli->server, r->status);
-			goto done;
-		}
+		fprintf(stderr, "cpub: out of memory\n");
+		goto done;
 	}
+	if (resp->len > 0)
+		resp->json = json_loadb(resp->body, resp->len, 0, NULL);
 	rc = 0;
 done:
 	free(text);
 	free(auth);
+	free(ctype);
 	free(url);
 	free(buf.data);
 	curl_slist_free_all(headers);
@@ -156,33 +223,52 @@ done:
 	return rc;
 }
 
-/* error_code: the SQLSTATE of an error reply, or "". */
-static const char *
-error_code(const struct reply *r)
+void
+http_response_free(struct http_response *resp)
+{
+	free(resp->body);
+	json_decref(resp->json);
+	json_decref(resp->headers);
+	memset(resp, 0, sizeof(*resp));
+}
+
+/* http_error_code: the SQLSTATE of an error reply, or "". */
+const char *
+http_error_code(const struct http_response *resp)
 {
 	const char *s = json_string_value(
-		json_object_get(json_object_get(r->body, "error"), "code"));
+		json_object_get(json_object_get(resp->json, "error"), "code"));
 
 	return s ? s : "";
 }
 
 /*
- * print_error: "cpub: MESSAGE (CODE)" and the hint, if any, of an error
- * reply.  Returns EXIT_API.
+ * http_print_error: an error reply on standard error: "cpub: MESSAGE
+ * (CODE)" and the hint, or with --json the reply's {"error": ...} with its
+ * "status".  Returns EXIT_API.
  */
-static int
-print_error(struct cli *cli, const struct reply *r)
+int
+http_print_error(struct cli *cli, const struct http_response *resp)
 {
-	json_t	   *e = json_object_get(r->body, "error");
+	json_t	   *e = json_object_get(resp->json, "error");
 	const char *message = json_string_value(json_object_get(e, "message"));
 	const char *hint = json_string_value(json_object_get(e, "hint"));
 
-	if (message)
-		fprintf(stderr, "cpub: %s (%s)\n", message, error_code(r));
+	if (cli->json)
+	{
+		json_t *shown = json_pack("{sOsI}", "error", e ? e : json_null(),
+								  "status", (json_int_t) resp->status);
+
+		json_dumpf(shown, stderr, JSON_COMPACT | JSON_SORT_KEYS);
+		fputc('\n', stderr);
+		json_decref(shown);
+	}
+	else if (message)
+		fprintf(stderr, "cpub: %s (%s)\n", message, http_error_code(resp));
 	else
 		fprintf(stderr, "cpub: the server at %s answered %ld\n", cli->server,
-				r->status);
-	if (hint && !cli->quiet)
+				resp->status);
+	if (hint && !cli->quiet && !cli->json)
 		fprintf(stderr, "hint: %s\n", hint);
 	return EXIT_API;
 }
@@ -194,54 +280,53 @@ print_error(struct cli *cli, const struct reply *r)
 static int
 refresh(struct cli *cli, json_t *session)
 {
-	struct reply r;
-	json_t		*body;
-	const char	*key;
-	json_t		*value;
-	int			 rc;
+	struct http_request	 req = {.method = "POST", .path = "/api/auth/refresh"};
+	struct http_response r;
+	const char			*key;
+	json_t				*value;
+	int					 rc;
 
-	body = json_pack("{sO}", "refresh_token",
-					 json_object_get(session, "refresh_token"));
-	if (!body)
+	req.json = json_pack("{sO}", "refresh_token",
+						 json_object_get(session, "refresh_token"));
+	if (!req.json)
 	{
 		fprintf(stderr, "cpub: not logged in to %s (no refresh token)\n",
 				cli->server);
 		return EXIT_API;
 	}
-	rc = request(cli, "POST", "/api/auth/refresh", body, NULL, &r);
-	json_decref(body);
+	rc = send_once(cli, &req, NULL, &r);
+	json_decref(req.json);
 	if (rc != 0)
 		return rc;
-	if (r.status != 200)
-		rc = print_error(cli, &r);
+	if (r.status != 200 || !json_is_object(r.json))
+		rc = http_print_error(cli, &r);
 	else
 	{
-		json_object_foreach(r.body, key, value)
+		json_object_foreach(r.json, key, value)
 			json_object_set(session, key, value);
 		if (config_save(cli) != 0)
 			rc = 1;
 	}
-	json_decref(r.body);
+	http_response_free(&r);
 	return rc;
 }
 
 /*
- * api_call: METHOD PATH with BODY (may be NULL), as the logged-in developer
- * when AUTH.  On success (2xx) returns 0 and sets *out to the reply's JSON
- * (NULL when empty; the caller releases it).  Otherwise returns an exit
- * code: EXIT_API (the server's error printed, or not logged in),
- * EXIT_CONNECT, or 1 for a local failure (reported).
+ * http_send: REQ to the server, as the logged-in developer when req->auth
+ * (an expired access token refreshed once).  Fills *resp with whatever
+ * reply came (the caller frees it with http_response_free).  Returns 0
+ * when a reply came, whatever its status; otherwise EXIT_API (not logged
+ * in, or the refresh refused), EXIT_CONNECT or 1 (reported).
  */
 int
-api_call(struct cli *cli, const char *method, const char *path, json_t *body,
-		 bool auth, json_t **out)
+http_send(struct cli *cli, const struct http_request *req,
+		  struct http_response *resp)
 {
-	json_t		*session = NULL;
-	struct reply r = {0, NULL};
-	int			 rc;
+	json_t *session = NULL;
+	int		rc;
 
-	*out = NULL;
-	if (auth)
+	memset(resp, 0, sizeof(*resp));
+	if (req->auth)
 	{
 		session = config_session(cli);
 		if (!session)
@@ -259,27 +344,96 @@ api_call(struct cli *cli, const char *method, const char *path, json_t *body,
 				? json_string_value(json_object_get(session, "access_token"))
 				: NULL;
 
-		rc = request(cli, method, path, body, token, &r);
+		rc = send_once(cli, req, token, resp);
 		if (rc != 0)
 			return rc;
-		if (r.status == 401 && session && attempt == 0 &&
-			strcmp(error_code(&r), TOKEN_EXPIRED) == 0)
+		if (resp->status == 401 && session && attempt == 0 &&
+			strcmp(http_error_code(resp), TOKEN_EXPIRED) == 0)
 		{
-			json_decref(r.body);
-			r.body = NULL;
+			http_response_free(resp);
 			rc = refresh(cli, session);
 			if (rc != 0)
 				return rc;
 			continue;
 		}
-		break;
+		return 0;
 	}
-	if (r.status < 200 || r.status >= 300)
-	{
-		rc = print_error(cli, &r);
-		json_decref(r.body);
+}
+
+/*
+ * api_call_status: METHOD PATH with the JSON BODY (may be NULL), as the
+ * logged-in developer when AUTH.  *status is the reply's status (0 when
+ * none came).  On success (2xx) returns 0 and sets *out to the reply's
+ * JSON (NULL when empty; the caller releases it).  Otherwise returns an
+ * exit code: EXIT_API (the server's error printed, or not logged in),
+ * EXIT_CONNECT, or 1 for a local failure (reported).
+ */
+int
+api_call_status(struct cli *cli, const char *method, const char *path,
+				json_t *body, bool auth, json_t **out, long *status)
+{
+	struct http_request req = {
+		.method = method, .path = path, .auth = auth, .json = body};
+	struct http_response r;
+	int					 rc;
+
+	*out = NULL;
+	*status = 0;
+	rc = http_send(cli, &req, &r);
+	if (rc != 0)
 		return rc;
+	*status = r.status;
+	if (r.status < 200 || r.status >= 300)
+		rc = http_print_error(cli, &r);
+	else if (r.len > 0 && !r.json)
+	{
+		fprintf(stderr, "cpub: the server at %s answered %ld, not JSON\n",
+				cli->server, r.status);
+		rc = EXIT_API;
 	}
-	*out = r.body;
-	return 0;
+	else
+	{
+		*out = r.json;
+		r.json = NULL;
+	}
+	http_response_free(&r);
+	return rc;
+}
+
+/* api_call: api_call_status without the status. */
+int
+api_call(struct cli *cli, const char *method, const char *path, json_t *body,
+		 bool auth, json_t **out)
+{
+	long status;
+
+	return api_call_status(cli, method, path, body, auth, out, &status);
+}
+
+/*
+ * http_escape: S percent-encoded for a path segment or query value (all but
+ * RFC 3986's unreserved characters).  Returns a malloc'd string (the
+ * caller frees it), or NULL when out of memory (reported).
+ */
+char *
+http_escape(const char *s)
+{
+	size_t n = strlen(s);
+	char  *out = malloc(3 * n + 1);
+	char  *p = out;
+
+	if (!out)
+	{
+		fprintf(stderr, "cpub: out of memory\n");
+		return NULL;
+	}
+	for (const unsigned char *c = (const unsigned char *) s; *c; c++)
+	{
+		if (isalnum(*c) || *c == '-' || *c == '.' || *c == '_' || *c == '~')
+			*p++ = (char) *c;
+		else
+			p += sprintf(p, "%%%02X", *c);
+	}
+	*p = '\0';
+	return out;
 }

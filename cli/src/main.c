@@ -1,10 +1,11 @@
 /*
  * cli/src/main.c
- *	  cpub: the global options (--server, --json, --quiet, --help), the
- *	  command table, help and version, and the exit codes of cli/README.md.
+ *	  cpub: the command table, the global options (--server, --json,
+ *	  --quiet, --help), the options of each command (cli_getopt), help and
+ *	  version, and the exit codes of cli/README.md.
  *
- *	  Global options may come before or after the command; everything after
- *	  "--" is the command's.
+ *	  Global options come before the command or anywhere among its own
+ *	  options; a command's name is one or two words ("env set").
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,30 +21,82 @@ static int cmd_version(struct cli *cli, int argc, char **argv);
 
 /* The command table: one row per command, in the order help lists them. */
 static const struct command commands[] = {
-	{"register", cmd_register, "EMAIL",
-	 "Creates an account with EMAIL.  The password is asked for without "
-	 "echo on a terminal, or read as one line from standard input."},
-	{"login", cmd_login, "EMAIL",
-	 "Logs in as EMAIL and keeps the tokens in the credentials file.  The "
-	 "password is read as for register."},
-	{"logout", cmd_logout, "",
-	 "Revokes the session on the server, then forgets its tokens."},
-	{"whoami", cmd_whoami, "", "Shows the account logged in to the server."},
-	{"help", cmd_help, "[COMMAND]",
-	 "Shows the commands, or one command's help."},
-	{"version", cmd_version, "", "Shows cpub's version."},
-	{NULL, NULL, NULL, NULL}};
+	{"register", cmd_register, "EMAIL", "create an account",
+	 "The password is asked for without echo on a terminal (twice), or read "
+	 "as one line from standard input."},
+	{"login", cmd_login, "EMAIL", "log in and keep the tokens",
+	 "The password is read as for register.  The tokens go to the "
+	 "credentials file, under the server's URL."},
+	{"logout", cmd_logout, "", "revoke the session on the server", NULL},
+	{"whoami", cmd_whoami, "", "show the account logged in to", NULL},
+	{"help", cmd_help, "[COMMAND]", "show the commands, or one command's help",
+	 NULL},
+	{"version", cmd_version, "", "show cpub's version", NULL},
+	{NULL, NULL, NULL, NULL, NULL}};
 
 static const char global_help[] =
 	"Global options:\n"
 	"  --server URL   the platform's server (also CPUB_SERVER; default " DEFAULT_SERVER
 	")\n"
-	"  --json         machine-readable output\n"
-	"  --quiet, -q    no success messages\n"
-	"  --help, -h     help (of a command, after it)\n";
+	"  --json         machine-readable output on standard output\n"
+	"  --quiet, -q    no progress or success messages\n"
+	"  --help, -h     help\n";
+
+/* The global options, which every command also takes (cli_getopt). */
+enum
+{
+	OPT_SERVER = 1000,
+	OPT_JSON
+};
+static const struct option global_options[] = {
+	{"server", required_argument, NULL, OPT_SERVER},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0}};
+
+/*
+ * find_command: the row named by the first one or two of WORDS (two-word
+ * names first), with *used set to how many words it took; NULL when none.
+ */
+static const struct command *
+find_command(int nwords, char **words, int *used)
+{
+	const struct command *one = NULL;
+
+	for (const struct command *c = commands; c->name; c++)
+	{
+		size_t n = strlen(words[0]);
+
+		if (strncmp(c->name, words[0], n) != 0)
+			continue;
+		if (c->name[n] == '\0')
+			one = c;
+		else if (c->name[n] == ' ' && nwords > 1 &&
+				 strcmp(c->name + n + 1, words[1]) == 0)
+		{
+			*used = 2;
+			return c;
+		}
+	}
+	*used = 1;
+	return one;
+}
+
+/* is_group: whether NAME is the first word of two-word commands ("env"). */
+static bool
+is_group(const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const struct command *c = commands; c->name; c++)
+		if (strncmp(c->name, name, n) == 0 && c->name[n] == ' ')
+			return true;
+	return false;
+}
 
 static const struct command *
-find_command(const char *name)
+find_by_name(const char *name)
 {
 	for (const struct command *c = commands; c->name; c++)
 		if (strcmp(c->name, name) == 0)
@@ -51,32 +104,117 @@ find_command(const char *name)
 	return NULL;
 }
 
+/*
+ * print_commands: the list of commands on F, with their summaries; only
+ * those of GROUP ("env") when it is not NULL.
+ */
+static void
+print_commands(FILE *f, const char *group)
+{
+	size_t glen = group ? strlen(group) : 0;
+
+	for (const struct command *c = commands; c->name; c++)
+	{
+		char line[64];
+
+		if (group &&
+			(strncmp(c->name, group, glen) != 0 || c->name[glen] != ' '))
+			continue;
+		snprintf(line, sizeof(line), "%s%s%s", c->name, c->usage[0] ? " " : "",
+				 c->usage);
+		if (strlen(line) > 30)
+			fprintf(f, "  %s\n  %-30s %s\n", line, "", c->summary);
+		else
+			fprintf(f, "  %-30s %s\n", line, c->summary);
+	}
+}
+
 static void
 print_usage(FILE *f)
 {
 	fprintf(f, "usage: cpub [--server URL] [--json] [--quiet] COMMAND [ARGS]\n"
 			   "\nCommands:\n");
-	for (const struct command *c = commands; c->name; c++)
-		fprintf(f, "  %-9s %s\n", c->name, c->usage);
+	print_commands(f, NULL);
 	fprintf(f, "\n%s\n'cpub help COMMAND' tells more of one.\n", global_help);
+}
+
+/*
+ * print_wrapped: TEXT on standard output, its lines filled to 78 columns;
+ * a line of its own that starts with spaces (an option's) is kept as is.
+ */
+static void
+print_wrapped(const char *text)
+{
+	const char *p = text;
+
+	while (*p)
+	{
+		const char *eol = strchr(p, '\n');
+		size_t		len = eol ? (size_t) (eol - p) : strlen(p);
+		size_t		col = 0;
+
+		if (p[0] == ' ')
+			printf("%.*s\n", (int) len, p);
+		else
+			for (const char *w = p; w < p + len;)
+			{
+				const char *sp = memchr(w, ' ', (size_t) (p + len - w));
+				size_t wl = sp ? (size_t) (sp - w) : (size_t) (p + len - w);
+
+				if (col > 0 && col + 1 + wl > 78)
+				{
+					putchar('\n');
+					col = 0;
+				}
+				else if (col > 0)
+				{
+					putchar(' ');
+					col++;
+				}
+				printf("%.*s", (int) wl, w);
+				col += wl;
+				w += wl;
+				while (w < p + len && *w == ' ')
+					w++;
+			}
+		if (p[0] != ' ')
+			putchar('\n');
+		p += len + (eol ? 1 : 0);
+	}
 }
 
 static void
 print_command_help(const struct command *c)
 {
-	printf("usage: cpub %s%s%s\n\n%s\n\n%s", c->name, c->usage[0] ? " " : "",
-		   c->usage, c->help, global_help);
+	printf("usage: cpub %s%s%s\n\ncpub %s: %s\n", c->name,
+		   c->usage[0] ? " " : "", c->usage, c->name, c->summary);
+	if (c->help)
+	{
+		putchar('\n');
+		print_wrapped(c->help);
+	}
+	printf("\n%s", global_help);
+}
+
+static void
+print_group_help(FILE *f, const char *group)
+{
+	fprintf(f, "usage: cpub %s COMMAND ...\n\nCommands:\n", group);
+	print_commands(f, group);
+	fprintf(f, "\n'cpub help %s COMMAND' tells more of one.\n", group);
 }
 
 /*
- * cli_usage_error: prints "cpub: MESSAGE" and COMMAND's usage line (or the
- * general one) on standard error.  Returns EXIT_USAGE.
+ * cli_usage_error: prints "cpub: MESSAGE" and the usage line of the
+ * command being run (or the general one) on standard error.  Returns
+ * EXIT_USAGE.
  */
 int
-cli_usage_error(const char *command, const char *fmt, ...)
+cli_usage_error(struct cli *cli, const char *fmt, ...)
 {
-	const struct command *c = command ? find_command(command) : NULL;
-	va_list				  ap;
+	const struct command *c =
+		cli && cli->command ? find_by_name(cli->command) : NULL;
+	va_list ap;
 
 	fputs("cpub: ", stderr);
 	va_start(ap, fmt);
@@ -84,8 +222,8 @@ cli_usage_error(const char *command, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	if (c)
-		fprintf(stderr, "usage: cpub %s%s%s\n", c->name,
-				c->usage[0] ? " " : "", c->usage);
+		fprintf(stderr, "usage: cpub %s%s%s (cpub %s --help tells more)\n",
+				c->name, c->usage[0] ? " " : "", c->usage, c->name);
 	else
 		fprintf(stderr, "usage: cpub [--server URL] [--json] [--quiet] "
 						"COMMAND [ARGS] (cpub --help lists the commands)\n");
@@ -93,55 +231,167 @@ cli_usage_error(const char *command, const char *fmt, ...)
 }
 
 /*
- * cli_args: checks that a command without options of its own got between
- * MIN and MAX arguments.  Returns 0, or EXIT_USAGE (reported).
+ * cli_set_server: makes SERVER (an http:// or https:// URL) the server of
+ * the run, without its trailing slashes.  Returns 0, or EXIT_USAGE or 1
+ * (reported).
  */
 int
-cli_args(const char *command, int argc, char **argv, int min, int max)
+cli_set_server(struct cli *cli, const char *server)
 {
-	for (int i = 0; i < argc; i++)
-		if (argv[i][0] == '-' && argv[i][1] != '\0')
-			return cli_usage_error(command, "unknown option %s", argv[i]);
-	if (argc < min)
-		return cli_usage_error(command, "missing argument");
-	if (argc > max)
-		return cli_usage_error(command, "unexpected argument %s", argv[max]);
+	char  *copy;
+	size_t len;
+
+	if (strncmp(server, "http://", 7) != 0 &&
+		strncmp(server, "https://", 8) != 0)
+		return cli_usage_error(
+			cli, "the server must be an http:// or https:// URL: %s", server);
+	copy = strdup(server);
+	if (!copy)
+	{
+		fprintf(stderr, "cpub: out of memory\n");
+		return 1;
+	}
+	len = strlen(copy);
+	while (len > 0 && copy[len - 1] == '/')
+		copy[--len] = '\0';
+	free(cli->server);
+	cli->server = copy;
 	return 0;
 }
 
-/* cli_print_json: VALUE on standard output, indented, and a new line. */
-void
-cli_print_json(const json_t *value)
+/*
+ * cli_getopt: getopt_long over a command's ARGV (argv[0] is its name) with
+ * its SHORTOPTS and LONGOPTS (NULL-terminated; may be NULL) and the global
+ * options, which it applies itself.  Returns the next option of the
+ * command's own (optarg set), -1 when there are no more (optind is the
+ * first operand; options may follow operands, "--" ends them), or
+ * CLI_OPT_HELP (the command's help printed) or CLI_OPT_USAGE (reported).
+ * The first call starts over.
+ */
+int
+cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
+		   const struct option *longopts)
 {
-	json_dumpf(value, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-	putchar('\n');
+	static struct option all[64];
+	static char			 shorts[64];
+	static char		   **started = NULL;
+	size_t				 n = 0;
+	int					 c;
+
+	if (started != argv)
+	{
+		started = argv;
+		optind = 0; /* glibc: a full restart */
+	}
+	for (const struct option *o = longopts; o && o->name && n < 56; o++)
+		all[n++] = *o;
+	for (const struct option *o = global_options; o->name; o++)
+		all[n++] = *o;
+	all[n] = (struct option){NULL, 0, NULL, 0};
+	snprintf(shorts, sizeof(shorts), ":%sqh", shortopts ? shortopts : "");
+	opterr = 0;
+	for (;;)
+	{
+		c = getopt_long(argc, argv, shorts, all, NULL);
+		switch (c)
+		{
+			case OPT_SERVER:
+				if (cli_set_server(cli, optarg) != 0)
+					return CLI_OPT_USAGE;
+				continue;
+			case OPT_JSON:
+				cli->json = true;
+				continue;
+			case 'q':
+				cli->quiet = true;
+				continue;
+			case 'h':
+				print_command_help(find_by_name(cli->command));
+				return CLI_OPT_HELP;
+			case ':':
+				cli_usage_error(cli, "%s needs a value", argv[optind - 1]);
+				return CLI_OPT_USAGE;
+			case '?':
+				if (optopt && optopt < 256)
+					cli_usage_error(cli, "unknown option -%c", optopt);
+				else
+					cli_usage_error(cli, "unknown option %s",
+									argv[optind - 1]);
+				return CLI_OPT_USAGE;
+			default:
+				return c;
+		}
+	}
+}
+
+/* cli_opt_exit: the exit code of a cli_getopt answer that ends the run. */
+int
+cli_opt_exit(int c)
+{
+	return c == CLI_OPT_HELP ? 0 : EXIT_USAGE;
+}
+
+/*
+ * cli_operands: checks that the command got between MIN and MAX (-1: any
+ * number) operands (after cli_getopt returned -1: argv[optind .. argc)).  Returns 0, or
+ * EXIT_USAGE (reported).
+ */
+int
+cli_operands(struct cli *cli, int argc, char **argv, int min, int max)
+{
+	int n = argc - optind;
+
+	if (n < min)
+		return cli_usage_error(cli, "missing argument");
+	if (max >= 0 && n > max)
+		return cli_usage_error(cli, "unexpected argument %s",
+							   argv[optind + max]);
+	return 0;
+}
+
+/*
+ * cli_args: the options of a command that has none of its own (only the
+ * global ones), and MIN to MAX operands.  Returns 0 with optind at the
+ * first operand, or the exit code (help printed, or usage reported).
+ */
+int
+cli_args(struct cli *cli, int argc, char **argv, int min, int max)
+{
+	int c = cli_getopt(cli, argc, argv, "", NULL);
+
+	if (c != -1)
+		return cli_opt_exit(c);
+	return cli_operands(cli, argc, argv, min, max);
 }
 
 static int
 cmd_help(struct cli *cli, int argc, char **argv)
 {
 	const struct command *c;
-	int					  rc = cli_args("help", argc, argv, 0, 1);
+	int					  rc = cli_args(cli, argc, argv, 0, 2);
+	int					  used;
 
-	(void) cli;
-	if (rc != 0)
+	if (rc != 0 || cli->json)
 		return rc;
-	if (argc == 0)
+	if (optind == argc)
 	{
 		print_usage(stdout);
 		return 0;
 	}
-	c = find_command(argv[0]);
-	if (!c)
-		return cli_usage_error(NULL, "unknown command %s", argv[0]);
-	print_command_help(c);
+	c = find_command(argc - optind, argv + optind, &used);
+	if (c && optind + used == argc)
+		print_command_help(c);
+	else if (!c && optind + 1 == argc && is_group(argv[optind]))
+		print_group_help(stdout, argv[optind]);
+	else
+		return cli_usage_error(NULL, "unknown command %s", argv[optind]);
 	return 0;
 }
 
 static int
 cmd_version(struct cli *cli, int argc, char **argv)
 {
-	int rc = cli_args("version", argc, argv, 0, 0);
+	int rc = cli_args(cli, argc, argv, 0, 0);
 
 	if (rc != 0)
 		return rc;
@@ -160,98 +410,71 @@ cmd_version(struct cli *cli, int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	struct cli			  cli = {NULL, false, false, NULL};
-	const struct command *cmd = NULL;
+	struct cli			  cli = {NULL, false, false, NULL, NULL};
+	const struct command *cmd;
 	const char			 *server = getenv("CPUB_SERVER");
-	char				**rest = calloc((size_t) argc + 1, sizeof(char *));
-	int					  nrest = 0;
 	bool				  help = false;
-	bool				  dashdash = false;
-	size_t				  len;
+	int					  used = 0;
+	int					  i;
 	int					  rc = EXIT_USAGE;
 
-	if (!rest)
-	{
-		fprintf(stderr, "cpub: out of memory\n");
-		return 1;
-	}
-	/* Global options anywhere; the first other word is the command. */
-	for (int i = 1; i < argc; i++)
+	/* The global options before the command. */
+	for (i = 1; i < argc && argv[i][0] == '-'; i++)
 	{
 		const char *a = argv[i];
 
-		if (dashdash)
-			rest[nrest++] = argv[i];
-		else if (strcmp(a, "--") == 0)
-			dashdash = true;
-		else if (strcmp(a, "--json") == 0)
+		if (strcmp(a, "--json") == 0)
 			cli.json = true;
 		else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0)
 			cli.quiet = true;
 		else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
 			help = true;
-		else if (strcmp(a, "--server") == 0)
-		{
-			if (i + 1 >= argc)
-			{
-				rc = cli_usage_error(NULL, "--server needs a URL");
-				goto done;
-			}
+		else if (strcmp(a, "--server") == 0 && i + 1 < argc)
 			server = argv[++i];
-		}
 		else if (strncmp(a, "--server=", 9) == 0)
 			server = a + 9;
-		else if (!cmd && a[0] != '-')
-		{
-			cmd = find_command(a);
-			if (!cmd)
-			{
-				rc = cli_usage_error(NULL, "unknown command %s", a);
-				goto done;
-			}
-		}
+		else if (strcmp(a, "--server") == 0)
+			return cli_usage_error(NULL, "--server needs a URL");
 		else
-			rest[nrest++] = argv[i];
+			return cli_usage_error(NULL, "unknown option %s", a);
 	}
-	if (help || !cmd)
+	if (i == argc)
 	{
-		if (cmd)
-			print_command_help(cmd);
-		else
-			print_usage(help ? stdout : stderr);
-		rc = help ? 0 : EXIT_USAGE;
-		goto done;
+		print_usage(help ? stdout : stderr);
+		return help ? 0 : EXIT_USAGE;
 	}
-
-	if (!server || !server[0])
-		server = DEFAULT_SERVER;
-	if (strncmp(server, "http://", 7) != 0 &&
-		strncmp(server, "https://", 8) != 0)
+	cmd = find_command(argc - i, argv + i, &used);
+	if (!cmd && is_group(argv[i]))
 	{
-		rc = cli_usage_error(
-			NULL, "the server must be an http:// or https:// URL: %s", server);
-		goto done;
+		if (i + 1 < argc && argv[i + 1][0] != '-')
+			return cli_usage_error(NULL, "unknown command %s %s", argv[i],
+								   argv[i + 1]);
+		print_group_help(help ? stdout : stderr, argv[i]);
+		return help ? 0 : EXIT_USAGE;
 	}
-	cli.server = strdup(server);
-	if (!cli.server)
+	if (!cmd)
+		return cli_usage_error(NULL, "unknown command %s", argv[i]);
+	if (help)
 	{
-		fprintf(stderr, "cpub: out of memory\n");
-		rc = 1;
-		goto done;
+		print_command_help(cmd);
+		return 0;
 	}
-	len = strlen(cli.server);
-	while (len > 0 && cli.server[len - 1] == '/')
-		cli.server[--len] = '\0';
+	cli.command = cmd->name;
+	rc = cli_set_server(&cli, server && server[0] ? server : DEFAULT_SERVER);
+	if (rc != 0)
+		goto done;
 	if (config_load(&cli) != 0 || http_init() != 0)
 	{
 		rc = 1;
 		goto done;
 	}
-	rc = cmd->run(&cli, nrest, rest);
+	/* The command sees its name as argv[0], then its words. */
+	i += used - 1;
+	argv[i] = (char *) cmd->name;
+	rc = cmd->run(&cli, argc - i, argv + i);
 	http_cleanup();
 done:
 	json_decref(cli.creds);
 	free(cli.server);
-	free(rest);
 	return rc;
 }

@@ -1,0 +1,95 @@
+/*
+ * cli/src/output.c
+ *	  What commands print: JSON for --json, and tables of rows for people,
+ *	  their columns as wide as their widest cell.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* cli_print_json: VALUE on standard output, indented, and a new line. */
+void
+cli_print_json(const json_t *value)
+{
+	json_dumpf(value, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	putchar('\n');
+}
+
+/*
+ * cli_text: VALUE as a table cell: a string as it is, a number or boolean
+ * written into BUF (SIZE bytes), null or missing as "-", an array or
+ * object as compact JSON (cut to SIZE).  Returns a string valid while BUF
+ * and VALUE are.
+ */
+const char *
+cli_text(const json_t *value, char *buf, size_t size)
+{
+	char *dump;
+
+	switch (json_typeof(value))
+	{
+		case JSON_STRING:
+			return json_string_value(value);
+		case JSON_INTEGER:
+			snprintf(buf, size, "%" JSON_INTEGER_FORMAT,
+					 json_integer_value(value));
+			return buf;
+		case JSON_REAL:
+			snprintf(buf, size, "%g", json_real_value(value));
+			return buf;
+		case JSON_TRUE:
+			return "yes";
+		case JSON_FALSE:
+			return "no";
+		case JSON_OBJECT:
+		case JSON_ARRAY:
+			dump = json_dumps(value, JSON_COMPACT);
+			snprintf(buf, size, "%s", dump ? dump : "?");
+			free(dump);
+			return buf;
+		default:
+			return "-";
+	}
+}
+
+/*
+ * cli_print_table: ROWS (an array of objects) on standard output under
+ * the headers of COLUMNS (ended by a NULL header), each column as wide as
+ * its widest cell.  The last column is not padded.
+ */
+void
+cli_print_table(const json_t *rows, const struct column *columns)
+{
+	size_t	ncol = 0;
+	size_t	width[32] = {0};
+	char	buf[256];
+	size_t	i;
+	json_t *row;
+
+	while (columns[ncol].header && ncol < 32)
+	{
+		width[ncol] = strlen(columns[ncol].header);
+		ncol++;
+	}
+	json_array_foreach(rows, i, row) for (size_t c = 0; c < ncol; c++)
+	{
+		size_t w = strlen(
+			cli_text(json_object_get(row, columns[c].key), buf, sizeof(buf)));
+
+		if (w > width[c])
+			width[c] = w;
+	}
+	for (size_t c = 0; c < ncol; c++)
+		printf("%-*s%s", c + 1 < ncol ? (int) width[c] : 0, columns[c].header,
+			   c + 1 < ncol ? "  " : "\n");
+	json_array_foreach(rows, i, row) for (size_t c = 0; c < ncol; c++)
+	{
+		const char *cell =
+			cli_text(json_object_get(row, columns[c].key), buf, sizeof(buf));
+
+		printf("%-*s%s", c + 1 < ncol ? (int) width[c] : 0, cell,
+			   c + 1 < ncol ? "  " : "\n");
+	}
+}
