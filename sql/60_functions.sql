@@ -1087,6 +1087,29 @@ CREATE FUNCTION cpub_worker.build_start(version_id uuid)
 $$;
 GRANT EXECUTE ON FUNCTION cpub_worker.build_start(uuid) TO cpub_worker;
 
+-- cpub_worker.build_progress(version_id, build_log): the log of a build
+-- still running, as far as it got (its last 1 MB), for those who follow it
+-- (cpub deploy).  build_finish writes the whole log at the end.  Returns
+-- false, changing nothing, when the version is not building (finished or
+-- taken back meanwhile): the build's outcome decides, not this.  22004 for
+-- a NULL log.
+CREATE FUNCTION cpub_worker.build_progress(version_id uuid, build_log text)
+	RETURNS boolean
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+BEGIN
+	IF build_progress.build_log IS NULL THEN
+		RAISE EXCEPTION 'build_log must not be null' USING ERRCODE = '22004';
+	END IF;
+	UPDATE cpub.function_versions v
+	   SET build_log = cpub.log_tail(build_progress.build_log, 1048576)
+	 WHERE v.id = build_progress.version_id AND v.status = 'building';
+	RETURN FOUND;
+END
+$$;
+GRANT EXECUTE ON FUNCTION cpub_worker.build_progress(uuid, text) TO cpub_worker;
+
 -- cpub_worker.build_finish(version_id, succeeded, build_log, image, error):
 -- the build's outcome.  A successful version is ready and, if its deploy
 -- asked, becomes active unless a newer version is active already (so a slow

@@ -209,7 +209,7 @@ send_once(struct cli *cli, const struct http_request *req, const char *token,
 		goto done;
 	}
 	if (resp->len > 0)
-		resp->json = json_loadb(resp->body, resp->len, 0, NULL);
+		resp->json = json_loadb(resp->body, resp->len, JSON_DECODE_ANY, NULL);
 	rc = 0;
 done:
 	free(text);

@@ -4,7 +4,7 @@
 -- tier's caps; organizations; references by id, NAME and ORG/NAME;
 -- privileges, row-level security and audit.
 BEGIN;
-SELECT plan(311);
+SELECT plan(315);
 
 -- Fixtures, as superuser.  o: owner of acme, a: its admin, m: its member,
 -- p: another admin of acme whose own tier is pro, x: outsider, q: fills the
@@ -403,15 +403,23 @@ SELECT throws_ok(format($$SELECT cpub_worker.build_finish(%L, NULL)$$, :'v1'), '
 	'succeeded must be true or false', 'build_finish: NULL succeeded');
 SELECT throws_ok(format($$SELECT cpub_worker.build_finish(%L, true, 'log')$$, :'v1'), '22004',
 	'a successful build names its image', 'build_finish: success without an image');
+SELECT throws_ok(format($$SELECT cpub_worker.build_progress(%L, NULL)$$, :'v1'), '22004',
+	'build_log must not be null', 'build_progress: NULL log');
+SELECT is(cpub_worker.build_progress(:'v1', E'[cpub] building\nSTEP 1/3'), true,
+	'build_progress: the log of a building version');
 RESET ROLE;
 SET LOCAL ROLE cpub_developer;
 SELECT results_eq($$SELECT status, active, build_started_at IS NOT NULL, build_finished_at IS NULL
 	  FROM cpub_api.function_versions('hello')$$,
 	$$VALUES ('building'::text, false, true, true)$$, 'the version is building');
+SELECT is((SELECT build_log FROM cpub_api.function_build_log('hello', 1)), E'[cpub] building\nSTEP 1/3',
+	'a follower sees the log of a running build');
 RESET ROLE;
 SET LOCAL ROLE cpub_worker;
 SELECT is(cpub_worker.build_finish(:'v1', true, E'step 1\nok', 'cpub/hello:1'), true,
 	'build_finish: a successful build becomes active');
+SELECT is(cpub_worker.build_progress(:'v1', 'late'), false,
+	'build_progress: a finished build keeps its log');
 SELECT throws_ok(format($$SELECT cpub_worker.build_finish(%L, false)$$, :'v1'), '23514',
 	format('version %s is ready, not building', :'v1'), 'build_finish: a ready version');
 SELECT is_empty(format($$SELECT * FROM cpub_worker.build_start(%L)$$, :'v1'),

@@ -57,16 +57,82 @@ static const char *const PREPARE[] = {
 	"finish",
 	"SELECT cpub_worker.build_finish(version_id => $1, succeeded => $2, "
 	"build_log => $3, image => $4, error => $5)",
+	"progress",
+	"SELECT cpub_worker.build_progress(version_id => $1, build_log => $2)",
 	NULL,
 };
+
+/* How often a running build's log is sent for its followers, seconds. */
+#define BUILD_PROGRESS_EVERY 0.5
 
 /* A growing build log. */
 struct blog
 {
-	char  *text;
-	size_t len;
-	FILE  *f;
+	char	   *text;
+	size_t		len;
+	FILE	   *f;
+	PGconn	   *conn;		/* NULL: no progress sent (a local rebuild) */
+	const char *version_id; /* whose log it is */
+	double		sent_at;	/* when progress was last sent */
+	bool		failed;		/* progress could not be sent: stop trying */
 };
+
+/*
+ * blog_progress: sends the log so far, and TAIL (the running podman's
+ * output so far, may be NULL) after it, as the version's progress, unless
+ * it was sent less than BUILD_PROGRESS_EVERY ago and not FORCE.  A
+ * failure is logged once and only stops the progress: the build goes on
+ * and build_finish writes the whole log.
+ */
+static void
+blog_progress(struct blog *log, const struct podman_result *tail, bool force)
+{
+	double			now = now_seconds();
+	char		   *joined = NULL;
+	size_t			len;
+	char		   *clean;
+	struct db_error e;
+	PGresult	   *r;
+
+	if (!log->conn || log->failed ||
+		(!force && now - log->sent_at < BUILD_PROGRESS_EVERY))
+		return;
+	fflush(log->f);
+	len = log->len + (tail ? tail->out_len : 0);
+	joined = malloc(len + 1);
+	if (!joined)
+		return;
+	memcpy(joined, log->text ? log->text : "", log->len);
+	if (tail && tail->out_len)
+		memcpy(joined + log->len, tail->out, tail->out_len);
+	joined[len] = '\0';
+	clean = utf8_clean(joined, len, NULL);
+	free(joined);
+	if (!clean)
+		return;
+	{
+		const char	  *p[2] = {log->version_id, clean};
+		struct db_stmt st = {"progress", NULL, 2, p, NULL, NULL};
+
+		r = db_exec(log->conn, &st, &e);
+	}
+	free(clean);
+	if (r == NULL)
+	{
+		log_warning("version %s: could not send the build's progress: %s",
+					log->version_id, e.message);
+		log->failed = true;
+	}
+	PQclear(r);
+	log->sent_at = now;
+}
+
+/* watch_build: podman_run_watched's call as the build's output comes. */
+static void
+watch_build(void *arg, const struct podman_result *r)
+{
+	blog_progress(arg, r, false);
+}
 
 /* Copy share_dir/rel into dir/<its base name>, keeping the exec bit. */
 static int
@@ -342,8 +408,9 @@ build_version(PGresult *r, const char *tag, struct blog *log, char *error,
 							  NULL};
 
 		fflush(log->f);
-		if (podman_run(args, NULL, cfg.build_timeout * 1000, BUILD_LOG_CAP,
-					   &pr) != 0)
+		blog_progress(log, NULL, true);
+		if (podman_run_watched(args, NULL, cfg.build_timeout * 1000,
+							   BUILD_LOG_CAP, &pr, watch_build, log) != 0)
 		{
 			snprintf(error, errlen, "podman could not run: %s",
 					 pr.out ? pr.out : "");
@@ -417,6 +484,8 @@ do_build(PGconn *conn, json_t *payload, char *error, size_t errlen)
 		return 0; /* built already, or its function deleted */
 	}
 	log.f = open_memstream(&log.text, &log.len);
+	log.conn = conn;
+	log.version_id = version_id;
 	image = build_version(r, NULL, &log, why, sizeof(why));
 	PQclear(r);
 	fclose(log.f);

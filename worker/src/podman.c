@@ -97,6 +97,15 @@ int
 podman_run(const char *const *args, const char *const *env, int timeout_ms,
 		   size_t cap, struct podman_result *r)
 {
+	return podman_run_watched(args, env, timeout_ms, cap, r, NULL, NULL);
+}
+
+int
+podman_run_watched(const char *const *args, const char *const *env,
+				   int timeout_ms, size_t cap, struct podman_result *r,
+				   void (*watch)(void *arg, const struct podman_result *r),
+				   void *arg)
+{
 	size_t					   nargs = 0;
 	char					 **argv;
 	char					 **envp;
@@ -193,7 +202,11 @@ podman_run(const char *const *args, const char *const *env, int timeout_ms,
 			continue;
 		n = read(pipefd[0], buf, sizeof(buf));
 		if (n > 0)
+		{
 			append_out(r, cap, buf, (size_t) n);
+			if (watch)
+				watch(arg, r);
+		}
 		else if (n == 0 || (errno != EINTR && errno != EAGAIN))
 			break;
 	}

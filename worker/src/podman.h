@@ -31,8 +31,19 @@ extern void podman_init(const char *program, const char *containers_conf);
  * when it could not be started (r->out says why).  podman_result_free
  * releases r->out.
  */
-extern int	podman_run(const char *const *args, const char *const *env,
-					   int timeout_ms, size_t cap, struct podman_result *r);
+extern int podman_run(const char *const *args, const char *const *env,
+					  int timeout_ms, size_t cap, struct podman_result *r);
+
+/*
+ * podman_run_watched: podman_run that also calls WATCH(ARG, r) after each
+ * piece of output arrived, r->out holding the output so far (its last cap
+ * bytes), for a caller that shows it as it comes (a build's log).
+ */
+extern int
+			podman_run_watched(const char *const *args, const char *const *env,
+							   int timeout_ms, size_t cap, struct podman_result *r,
+							   void (*watch)(void *arg, const struct podman_result *r),
+							   void *arg);
 extern void podman_result_free(struct podman_result *r);
 
 /* podman_ok: runs podman args, true when it exited 0; otherwise logs the
