@@ -78,4 +78,7 @@ extern int cmd_login(struct cli *cli, int argc, char **argv);
 extern int cmd_logout(struct cli *cli, int argc, char **argv);
 extern int cmd_whoami(struct cli *cli, int argc, char **argv);
 
+/* init.c */
+extern int cmd_init(struct cli *cli, int argc, char **argv);
+
 #endif

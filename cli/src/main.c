@@ -29,6 +29,14 @@ static const struct command commands[] = {
 	 "credentials file, under the server's URL."},
 	{"logout", cmd_logout, "", "revoke the session on the server", NULL},
 	{"whoami", cmd_whoami, "", "show the account logged in to", NULL},
+	{"init", cmd_init, "[--runtime c|python|shell] [NAME]",
+	 "make a function folder that deploys as it is",
+	 "Writes cpub.json (the function's name, runtime and settings), a hello "
+	 "handler of the runtime (hello.c, main.py or handler.sh) and a "
+	 "README.md.  With NAME, into the folder ./NAME (made, or used when "
+	 "empty); without, into the current folder, named after it.  Never "
+	 "overwrites a file.\n"
+	 "  --runtime, -r RUNTIME   c (the default), python or shell"},
 	{"help", cmd_help, "[COMMAND]", "show the commands, or one command's help",
 	 NULL},
 	{"version", cmd_version, "", "show cpub's version", NULL},
