@@ -468,6 +468,7 @@ test_manifest_load(void)
 	char		   *dir = fresh("load");
 	char		   *err = NULL;
 	char			want[8192];
+	char			cwd[8192];
 	struct manifest m;
 
 	ok(manifest_load(dir, &m, &err) == -1, "manifest_load: no cpub.json");
@@ -482,14 +483,14 @@ test_manifest_load(void)
 	   "manifest_load reads DIR/cpub.json");
 	manifest_free(&m);
 	put(dir, "cpub.json", "{\"name\": \"f\"}", 0644);
-	if (chdir(dir) == 0)
+	if (getcwd(cwd, sizeof(cwd)) != NULL && chdir(dir) == 0)
 	{
 		manifest_load(".", &m, &err);
 		is_str(err, "cpub.json: runtime is required (c, python or shell)",
 			   "in the current folder the file is named cpub.json");
 		free(err);
-		if (chdir("/") != 0)
-			diag("could not go back");
+		if (chdir(cwd) != 0)
+			diag("could not go back to %s", cwd);
 	}
 	free(dir);
 }
@@ -1303,8 +1304,9 @@ test_pack_ratio(void)
 	fclose(f);
 	ok(pack_folder(dir, &m, &a, &err) == 0,
 	   "half a MiB of zeros: under the ratio rule's floor");
-	ok(a.data && extracts(&a, "ratio-dest", uerr, sizeof(uerr)),
-	   "  and the worker takes it (%s)", uerr);
+	if (!ok(a.data && extracts(&a, "ratio-dest", uerr, sizeof(uerr)),
+			"  and the worker takes it"))
+		diag("%s", uerr);
 	pack_archive_free(&a);
 	f = fopen(path_of("ratio/zeros.bin"), "w");
 	fwrite(zeros, 1, 3 * MiB, f);
@@ -1323,6 +1325,57 @@ test_pack_ratio(void)
 	free(zeros);
 	manifest_free(&m);
 	free(dir);
+}
+
+/* What cpub init writes passes the analysis, and packs into an archive
+ * the worker takes (cli/cpub is built by make before the tests). */
+static void
+test_init_output(void)
+{
+	static const char *runtimes[] = {"c", "python", "shell"};
+	char			  *cpub = realpath("../../cli/cpub", NULL);
+
+	ok(cpub != NULL && access(cpub, X_OK) == 0, "cli/cpub is built");
+	for (size_t i = 0; cpub && i < NELEM(runtimes); i++)
+	{
+		char				   *dir = fresh("init");
+		char					cmd[16384];
+		char					fn[8192];
+		char				   *err = NULL;
+		char					uerr[512] = "";
+		struct manifest			m;
+		struct analysis_report *r = NULL;
+		struct pack_archive		a;
+
+		snprintf(cmd, sizeof(cmd),
+				 "cd '%s' && XDG_CONFIG_HOME='%s' '%s' init -q --runtime %s "
+				 "hello",
+				 dir, root, cpub, runtimes[i]);
+		snprintf(fn, sizeof(fn), "%s/hello", dir);
+		if (!ok(system(cmd) == 0 && manifest_load(fn, &m, &err) == 0 &&
+					strcmp(m.runtime, runtimes[i]) == 0,
+				"%s: cpub init writes a valid cpub.json", runtimes[i]))
+		{
+			diag("%s", err ? err : "cpub init failed");
+			free(err);
+			free(dir);
+			continue;
+		}
+		if (!ok(analysis_run(fn, &m, NULL, &r, &err) == 0 && !r->refused &&
+					r->nrisky == 0 && r->nsecrets == 0 && r->files == 2,
+				"%s: the analysis lets its files through", runtimes[i]))
+			diag("%s %s %s", err ? err : "", problem_list(r), risky_list(r));
+		if (!ok(pack_folder(fn, &m, &a, &err) == 0 &&
+					extracts(&a, "init-dest", uerr, sizeof(uerr)),
+				"%s: and the worker takes its archive", runtimes[i]))
+			diag("%s %s", err ? err : "", uerr);
+		pack_archive_free(&a);
+		analysis_free(r);
+		manifest_free(&m);
+		free(err);
+		free(dir);
+	}
+	free(cpub);
 }
 
 int
@@ -1349,6 +1402,7 @@ main(void)
 	test_many_entries();
 	test_pack();
 	test_pack_ratio();
+	test_init_output();
 	unpack_remove_tree(root);
 	return done_testing();
 }
