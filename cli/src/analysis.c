@@ -121,10 +121,6 @@ static const struct risky_pattern RISKY[] = {
 };
 /* clang-format on */
 
-/* Shown for a RISKY_CALL: the pattern and "()". */
-static const char *risky_shown[NELEM(RISKY)];
-static char		   risky_shown_buf[NELEM(RISKY)][32];
-
 /* The source files of each runtime, searched for its risky calls. */
 struct source_kind
 {
@@ -177,22 +173,24 @@ set_err(char **err, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* grow: makes room for one more item of SIZE bytes in *ARRAY. */
-static int
-grow(void **array, size_t count, size_t *cap, size_t size)
+/*
+ * grow: ARRAY (COUNT items of SIZE bytes, room for *CAP) with room for one
+ * more: ARRAY itself, or a larger copy (*CAP updated; ARRAY is then gone).
+ * NULL when out of memory (ARRAY unchanged).
+ */
+static void *
+grow(void *array, size_t count, size_t *cap, size_t size)
 {
 	void  *grown;
 	size_t ncap;
 
 	if (count < *cap)
-		return 0;
+		return array;
 	ncap = *cap ? *cap * 2 : 16;
-	grown = realloc(*array, ncap * size);
-	if (grown == NULL)
-		return -1;
-	*array = grown;
-	*cap = ncap;
-	return 0;
+	grown = realloc(array, ncap * size);
+	if (grown != NULL)
+		*cap = ncap;
+	return grown;
 }
 
 /* size_text: "256 MiB", "1 KiB" or "1000 bytes", as the worker says. */
@@ -208,36 +206,39 @@ size_text(uint64_t n, char *out, size_t outlen)
 		snprintf(out, outlen, "%llu bytes", (unsigned long long) n);
 }
 
+/* add_problem: a problem about PATH (NULL: the whole folder); refuses. */
 static int
 add_problem(struct run *run, const char *path, const char *fmt, ...)
 {
 	struct analysis_report	*r = run->r;
 	struct analysis_problem *p;
+	char					*copy = NULL;
+	char					*message = NULL;
 	va_list					 ap;
-	int						 n;
+	int						 rc = -1;
 
-	if (grow((void **) &r->problems, r->nproblems, &run->cap_problems,
-			 sizeof(*p)) != 0)
-		goto oom;
-	p = &r->problems[r->nproblems];
-	p->path = path ? strdup(path) : NULL;
+	p = grow(r->problems, r->nproblems, &run->cap_problems, sizeof(*p));
+	if (p == NULL || (path && (copy = strdup(path)) == NULL))
+		goto done;
+	r->problems = p;
 	va_start(ap, fmt);
-	n = vasprintf(&p->message, fmt, ap);
+	if (vasprintf(&message, fmt, ap) < 0)
+		message = NULL;
 	va_end(ap);
-	if (n < 0 || (path && p->path == NULL))
-	{
-		if (n >= 0)
-			free(p->message);
-		free(p->path);
-		goto oom;
-	}
+	if (message == NULL)
+		goto done;
+	r->problems[r->nproblems].path = copy;
+	r->problems[r->nproblems].message = message;
 	r->nproblems++;
 	r->refused = true;
-	return 0;
+	copy = NULL;
+	rc = 0;
 
-oom:
-	set_err(run->err, "out of memory");
-	return -1;
+done:
+	if (rc != 0)
+		set_err(run->err, "out of memory");
+	free(copy);
+	return rc;
 }
 
 const char *
@@ -379,23 +380,26 @@ add_secret(struct run *run, const char *path, const char *reason)
 
 	included = walk_match(run->m->include, run->m->ninclude, path) ||
 			   walk_match(run->opts->include, run->opts->ninclude, path);
-	if (grow((void **) &r->secrets, r->nsecrets, &run->cap_secrets,
-			 sizeof(*s)) != 0)
-		goto oom;
+	s = grow(r->secrets, r->nsecrets, &run->cap_secrets, sizeof(*s));
+	if (s == NULL)
+	{
+		set_err(run->err, "out of memory");
+		return -1;
+	}
+	r->secrets = s;
 	s = &r->secrets[r->nsecrets];
 	s->path = strdup(path);
 	if (s->path == NULL)
-		goto oom;
+	{
+		set_err(run->err, "out of memory");
+		return -1;
+	}
 	s->reason = reason;
 	s->included = included;
 	r->nsecrets++;
 	if (!included)
 		r->refused = true;
 	return 0;
-
-oom:
-	set_err(run->err, "out of memory");
-	return -1;
 }
 
 /*
@@ -605,23 +609,30 @@ add_risky(struct run *run, const char *path, int lineno, size_t pattern)
 	struct analysis_report *r = run->r;
 	struct analysis_risky  *k;
 
-	if (grow((void **) &r->risky, r->nrisky, &run->cap_risky, sizeof(*k)) != 0)
-		goto oom;
+	k = grow(r->risky, r->nrisky, &run->cap_risky, sizeof(*k));
+	if (k == NULL)
+	{
+		set_err(run->err, "out of memory");
+		return -1;
+	}
+	r->risky = k;
 	k = &r->risky[r->nrisky];
 	k->path = strdup(path);
 	if (k->path == NULL)
-		goto oom;
+	{
+		set_err(run->err, "out of memory");
+		return -1;
+	}
 	k->line = lineno;
-	k->call = risky_shown[pattern];
+	/* A call is shown with "()": "system()". */
+	snprintf(k->call, sizeof(k->call),
+			 RISKY[pattern].kind == RISKY_CALL ? "%s()" : "%s",
+			 RISKY[pattern].pattern);
 	k->reason = RISKY[pattern].reason;
 	r->nrisky++;
 	if (!run->opts->allow_risky)
 		r->refused = true;
 	return 0;
-
-oom:
-	set_err(run->err, "out of memory");
-	return -1;
 }
 
 /*
@@ -896,17 +907,6 @@ analysis_run(const char *dir, const struct manifest *m,
 
 	*report = NULL;
 	*err = NULL;
-	for (size_t i = 0; i < NELEM(RISKY); i++)
-	{
-		if (RISKY[i].kind == RISKY_CALL)
-		{
-			snprintf(risky_shown_buf[i], sizeof(risky_shown_buf[i]), "%s()",
-					 RISKY[i].pattern);
-			risky_shown[i] = risky_shown_buf[i];
-		}
-		else
-			risky_shown[i] = RISKY[i].pattern;
-	}
 	memset(&run, 0, sizeof(run));
 	run.dir = dir;
 	run.m = m;

@@ -76,9 +76,9 @@ struct analysis_secret
 struct analysis_risky
 {
 	char	   *path;
-	int			line;	/* from 1 */
-	const char *call;	/* as in the table: "system()", "subprocess" */
-	const char *reason; /* static */
+	int			line;	  /* from 1 */
+	char		call[32]; /* "system()" (a call), "subprocess" */
+	const char *reason;	  /* static */
 };
 
 /* A problem that no option lets through: with its message. */
