@@ -143,8 +143,8 @@ walk_dir(int fd, const char *prefix, int depth, const char *root,
 
 	if (d == NULL)
 	{
-		set_err(err, "could not read the folder %s%s: %s", root,
-				prefix[0] ? prefix : "", strerror(errno));
+		set_err(err, "could not read the folder %s%s%s: %s", root,
+				prefix[0] ? "/" : "", prefix, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -214,8 +214,8 @@ walk_dir(int fd, const char *prefix, int depth, const char *root,
 	}
 	if (errno != 0)
 	{
-		set_err(err, "could not read the folder %s/%s: %s", root, prefix,
-				strerror(errno));
+		set_err(err, "could not read the folder %s%s%s: %s", root,
+				prefix[0] ? "/" : "", prefix, strerror(errno));
 		goto done;
 	}
 	rc = 0;
