@@ -81,4 +81,7 @@ extern int cmd_whoami(struct cli *cli, int argc, char **argv);
 /* init.c */
 extern int cmd_init(struct cli *cli, int argc, char **argv);
 
+/* deploy.c */
+extern int cmd_deploy(struct cli *cli, int argc, char **argv);
+
 #endif

@@ -37,6 +37,30 @@ static const struct command commands[] = {
 	 "empty); without, into the current folder, named after it.  Never "
 	 "overwrites a file.\n"
 	 "  --runtime, -r RUNTIME   c (the default), python or shell"},
+	{"deploy", cmd_deploy,
+	 "[PATH] [--no-wait] [--activate|--no-activate] [--force] "
+	 "[--allow-risky] [--include PATTERN]...",
+	 "deploy a function folder and follow its build",
+	 "Reads PATH/cpub.json (default: the current folder), checks the folder "
+	 "(the runtime's entry file, files that look like secrets, risky calls, "
+	 "the worker's limits), packs it into a tar.gz and checks its size "
+	 "against the function's tier, all before any byte is sent.  Creates "
+	 "the function when the server has none of that name, or sends the "
+	 "settings of cpub.json that changed.  Uploads the archive (a progress "
+	 "bar on a terminal) unless a version built from the very same archive "
+	 "is there already, then follows the build log until the version is "
+	 "ready or failed.\n"
+	 "  --no-wait          return once the archive is uploaded\n"
+	 "  --activate         serve the new version once built (the default)\n"
+	 "  --no-activate      build it without serving it (cpub rollback "
+	 "serves it)\n"
+	 "  --force, -f        upload even when nothing changed\n"
+	 "  --allow-risky      deploy despite risky calls found in the code\n"
+	 "  --include PATTERN  ship files that look like secrets and match "
+	 "PATTERN\n"
+	 "Exit status: 0 ready (or unchanged), 3 the server refused or the "
+	 "build failed, 4 no server, 5 the analysis refused (the manifest, "
+	 "secrets, risky calls, sizes)."},
 	{"help", cmd_help, "[COMMAND]", "show the commands, or one command's help",
 	 NULL},
 	{"version", cmd_version, "", "show cpub's version", NULL},
