@@ -244,14 +244,15 @@ http_error_code(const struct http_response *resp)
 
 /*
  * http_print_error: an error reply on standard error: "cpub: MESSAGE
- * (CODE)" and the hint, or with --json the reply's {"error": ...} with its
- * "status".  Returns EXIT_API.
+ * (CODE)", its detail and its hint, or with --json the reply's {"error":
+ * ...} with its "status".  Returns EXIT_API.
  */
 int
 http_print_error(struct cli *cli, const struct http_response *resp)
 {
 	json_t	   *e = json_object_get(resp->json, "error");
 	const char *message = json_string_value(json_object_get(e, "message"));
+	const char *detail = json_string_value(json_object_get(e, "detail"));
 	const char *hint = json_string_value(json_object_get(e, "hint"));
 
 	if (cli->json)
@@ -268,6 +269,8 @@ http_print_error(struct cli *cli, const struct http_response *resp)
 	else
 		fprintf(stderr, "cpub: the server at %s answered %ld\n", cli->server,
 				resp->status);
+	if (detail && !cli->quiet && !cli->json)
+		fprintf(stderr, "detail: %s\n", detail);
 	if (hint && !cli->quiet && !cli->json)
 		fprintf(stderr, "hint: %s\n", hint);
 	return EXIT_API;

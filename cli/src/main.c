@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "commands_fn.h"
 #include "config.h"
 #include "http.h"
 
@@ -61,6 +62,83 @@ static const struct command commands[] = {
 	 "Exit status: 0 ready (or unchanged), 3 the server refused or the "
 	 "build failed, 4 no server, 5 the analysis refused (the manifest, "
 	 "secrets, risky calls, sizes)."},
+	/* One's functions (commands_fn.h). */
+	{"list", cmd_list, "[--org ORG]", "list your functions",
+	 "NAME, runtime, status, active version, visibility and last change of "
+	 "each of your functions, or of organization ORG's.\n"
+	 "  --org ORG      an organization's functions"},
+	{"info", cmd_info, "NAME", "show a function: status, settings, endpoint",
+	 "Its status, active and latest versions, memory, timeout, concurrency, "
+	 "visibility and the URL it answers at (SERVER/fn/OWNER/NAME, OWNER "
+	 "being the organization's name or your user id).  NAME is one of your "
+	 "functions, ORGANIZATION/NAME, or a function's id."},
+	{"versions", cmd_versions, "NAME", "list a function's versions",
+	 "Newest first: status (queued, building, ready, failed), * for the "
+	 "active one, archive size, the start of its SHA-256, when it was "
+	 "deployed and how long its build took."},
+	{"rollback", cmd_rollback, "NAME [VERSION]",
+	 "serve an earlier ready version",
+	 "Makes VERSION the active version at once.  Without VERSION: the newest "
+	 "ready version older than the active one."},
+	{"delete", cmd_delete, "NAME [--yes]",
+	 "delete a function and all its versions",
+	 "It stops serving at once; its name can be used again.  On a terminal "
+	 "cpub asks first; otherwise --yes is required.\n"
+	 "  --yes, -y      do not ask"},
+	{"env set", cmd_env_set, "NAME KEY=VALUE... [--from-file KEY=PATH]...",
+	 "set a function's environment variables",
+	 "Every variable in one change: all are set or none.  Running instances "
+	 "are replaced by ones with the new values.  VALUE is taken as written; "
+	 "--from-file takes the exact bytes of a file (its final line end "
+	 "included).\n"
+	 "  --from-file KEY=PATH   the value of KEY from PATH (- for standard "
+	 "input)"},
+	{"env unset", cmd_env_unset, "NAME KEY...",
+	 "remove a function's environment variables",
+	 "All or none: when one is not set nothing is removed."},
+	{"env list", cmd_env_list, "NAME",
+	 "list a function's variable names, not values",
+	 "Values are never shown: the server does not give them back."},
+	{"keys create", cmd_keys_create,
+	 "NAME [--label LABEL] [--expires DURATION]",
+	 "create an invocation key; its secret, once",
+	 "Prints the key id and its secret (alone with --quiet).  The secret is "
+	 "shown this once only: keep it.  docs/invocation-keys.md says how a "
+	 "request is signed with it.\n"
+	 "  --label LABEL        a name for the key\n"
+	 "  --expires DURATION   it stops working after DURATION (90d, 12h, "
+	 "30m)"},
+	{"keys list", cmd_keys_list, "NAME", "list a function's invocation keys",
+	 "Key id, label, status (active, expired, revoked), creation, expiry and "
+	 "last use; never a secret."},
+	{"keys revoke", cmd_keys_revoke, "NAME KEY_ID",
+	 "stop an invocation key for good", NULL},
+	{"keys roll", cmd_keys_roll, "NAME KEY_ID",
+	 "give an invocation key a new secret",
+	 "The old secret stops working at once.  To switch clients without a "
+	 "gap, create a second key, move the clients to it, then revoke the "
+	 "first."},
+	{"logs", cmd_logs,
+	 "NAME [--follow] [--since DURATION] [--limit N] [--execution ID]",
+	 "show what a function's executions wrote",
+	 "One line per line: when the execution started (local time), the start "
+	 "of its id, the text.  Lines the platform adds start with [cpub].  "
+	 "Without options: the logs of the 100 most recent finished "
+	 "executions.\n"
+	 "  --follow, -f         then print new lines as they come, until "
+	 "interrupted\n"
+	 "  --since DURATION     only executions of the last 30s, 5m, 2h, 7d...\n"
+	 "  --limit N, -n N      at most the N most recent executions (0 to "
+	 "500)\n"
+	 "  --execution ID       one execution (ID may be the start of its id)\n"
+	 "With --json: the server's rows, as one array, or with --follow one "
+	 "JSON object per line."},
+	{"metrics", cmd_metrics, "NAME [--period 1h|24h|7d|30d]",
+	 "a function's invocations, errors, latency",
+	 "Invocations, errors, latency percentiles and cold starts over the "
+	 "period (default 24h), then per hour (1h, 24h) or per day (7d, 30d): "
+	 "a chart on a terminal, a table otherwise.\n"
+	 "  --period P     1h, 24h, 7d or 30d"},
 	{"help", cmd_help, "[COMMAND]", "show the commands, or one command's help",
 	 NULL},
 	{"version", cmd_version, "", "show cpub's version", NULL},
@@ -147,7 +225,7 @@ print_commands(FILE *f, const char *group)
 
 	for (const struct command *c = commands; c->name; c++)
 	{
-		char line[64];
+		char line[128];
 
 		if (group &&
 			(strncmp(c->name, group, glen) != 0 || c->name[glen] != ' '))
