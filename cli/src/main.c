@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "commands_inv.h"
 #include "config.h"
 #include "http.h"
 
@@ -29,10 +30,40 @@ static const struct command commands[] = {
 	 "credentials file, under the server's URL."},
 	{"logout", cmd_logout, "", "revoke the session on the server", NULL},
 	{"whoami", cmd_whoami, "", "show the account logged in to", NULL},
+	/* invoke, org, early access, completion (commands_inv.h) */
+	{"invoke", cmd_invoke, "NAME [OPTIONS]",
+	 "call a function and print its response's body", INVOKE_HELP},
+	{"invocation", cmd_invocation, "EXECUTION_ID [-i] [--fail]",
+	 "wait for an invocation (invoke --async) and print its response",
+	 INVOCATION_HELP},
+	{"org create", cmd_org_create, "ORG_NAME [--display-name TEXT]",
+	 "create an organization, with you as its owner", NULL},
+	{"org list", cmd_org_list, "", "the organizations you are a member of",
+	 NULL},
+	{"org members", cmd_org_members, "ORG", "an organization's members", NULL},
+	{"org add", cmd_org_add, "ORG EMAIL [--role owner|admin|member]",
+	 "add a registered user to an organization", ORG_ADD_HELP},
+	{"org remove", cmd_org_remove, "ORG EMAIL",
+	 "remove a member (yourself: leave)", NULL},
+	{"org role", cmd_org_role, "ORG EMAIL ROLE",
+	 "set a member's role: owner, admin or member", NULL},
+	{"early-access request", cmd_early_access_request, "--reason TEXT",
+	 "ask for early access", NULL},
+	{"early-access status", cmd_early_access_status, "",
+	 "your early-access request and its decision", NULL},
+	{"completion", cmd_completion, "bash", "print the bash completion script",
+	 COMPLETION_HELP},
 	{"help", cmd_help, "[COMMAND]", "show the commands, or one command's help",
 	 NULL},
 	{"version", cmd_version, "", "show cpub's version", NULL},
 	{NULL, NULL, NULL, NULL, NULL}};
+
+/* cli_commands: the command table, for completion.c. */
+const struct command *
+cli_commands(void)
+{
+	return commands;
+}
 
 static const char global_help[] =
 	"Global options:\n"
