@@ -7,10 +7,11 @@
  *	  (found in its usage line and in the lines of its help that start
  *	  with "  -") and the global ones, the values of options that list
  *	  them ("--role owner|admin|member"), and operands by their name in
- *	  the usage line: NAME a function (from `cpub list --json`), ORG an
- *	  organization (`cpub org list --json`), COMMAND a command, ROLE a
- *	  role, FILE, DIR and PATH a file, a lower-case word itself.  Function
- *	  and organization names are asked of the server the line names (its
+ *	  the usage line: NAME a function (from `cpub list --json`; an
+ *	  optional "[NAME]" is one to be made, as init's), ORG an organization
+ *	  (`cpub org list --json`), COMMAND a command, ROLE a role, FILE, DIR
+ *	  and PATH a file, a lower-case word itself.  Function and
+ *	  organization names are asked of the server the line names (its
  *	  --server, or the usual one) with the credentials already saved; when
  *	  that fails, nothing is offered.
  */
@@ -43,6 +44,7 @@ struct comp_spec
 	struct comp_option opts[MAX_ITEMS];
 	int				   nopts;
 	char			   operands[MAX_ITEMS][ITEM_LEN];
+	bool			   optional[MAX_ITEMS]; /* in brackets: "[NAME]" */
 	int				   noperands;
 };
 
@@ -198,7 +200,10 @@ completion_scan(const char *text, size_t len, bool help_line,
 		npending = 0;
 		if (!help_line && strcmp(clean, "OPTIONS") != 0 &&
 			spec->noperands < MAX_ITEMS)
+		{
+			spec->optional[spec->noperands] = t[0] == '[';
 			snprintf(spec->operands[spec->noperands++], ITEM_LEN, "%s", clean);
+		}
 	}
 }
 
@@ -419,6 +424,10 @@ completion_bash(void)
 		for (int i = 0; i < spec.noperands; i++)
 		{
 			const char *what = completion_of(spec.operands[i], true, buf);
+
+			/* "[NAME]" names a function to be made (init [NAME]). */
+			if (spec.optional[i] && strcmp(what, "@function") == 0)
+				what = "";
 
 			if (what[0])
 				printf("\t'%s %d') echo '%s' ;;\n", c->name, i + 1, what);
