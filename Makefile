@@ -3,7 +3,8 @@
 #
 #   make deps          install the Debian packages (scripts/deps.sh)
 #   make / make all    build every part (each folder that has a Makefile)
-#   make install       install the extension into the system PostgreSQL 15
+#   make install       install the extension into the system PostgreSQL 15,
+#                      and cpub with its bash completion (cli/Makefile)
 #   make images        build the runtimes' base images that are missing or
 #                      stale (scripts/images.sh; docs/podman.md)
 #   make run           deps + all + install + images, then start the platform
@@ -38,6 +39,7 @@ deps:
 
 install: all
 	$(MAKE) -C pg_extension install
+	$(MAKE) -C cli install
 
 images:
 	scripts/images.sh

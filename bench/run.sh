@@ -23,8 +23,11 @@
 #                    bare echo of the same bytes (no database)
 #   bench/invoke.sh  invocations end to end (httpd, queue, worker, Podman),
 #                    warm and cold, beside their floors, and build times
+#   bench/cli.sh     cli/cpub: cpub invoke of a warm function, the whole
+#                    process, beside curl of the same URL
 #
-# bench/run.sh NAME... runs only those (auth, login, queue, http, unpack, shim, invoke);
+# bench/run.sh NAME... runs only those (auth, login, queue, http, unpack, shim, invoke,
+# cli);
 # bench/queue.sh and bench/http.sh run alone call bench/run.sh with their
 # name.
 #
@@ -47,7 +50,7 @@ die()
 
 benches=("$@")
 if [ ${#benches[@]} -eq 0 ]; then
-	benches=(auth login queue http unpack shim invoke)
+	benches=(auth login queue http unpack shim invoke cli)
 fi
 for b in "${benches[@]}"; do
 	[ -x "$BENCH/$b.sh" ] || die "no benchmark $b (bench/$b.sh)"

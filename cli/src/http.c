@@ -125,7 +125,8 @@ send_once(struct cli *cli, const struct http_request *req, const char *token,
 		fprintf(stderr, "cpub: out of memory\n");
 		goto done;
 	}
-	headers = curl_slist_append(headers, "Accept: application/json");
+	if (!req->raw)
+		headers = curl_slist_append(headers, "Accept: application/json");
 	/* No "Expect: 100-continue" pause before an upload. */
 	headers = curl_slist_append(headers, "Expect:");
 	if (req->json)
@@ -154,6 +155,8 @@ send_once(struct cli *cli, const struct http_request *req, const char *token,
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, req->timeout);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	if (req->raw)
+		curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
 	if (resp->headers)

@@ -27,6 +27,9 @@ struct http_request
 	/* Called as the body goes out; nonzero aborts.  NULL: none. */
 	int (*progress)(void *arg, curl_off_t sent, curl_off_t total);
 	void *progress_arg;
+	/* The caller's own request (invoke): no Accept of ours, and the path
+	 * sent as it is (dot segments kept), as it was signed. */
+	bool raw;
 };
 
 /* Its reply; http_response_free releases it. */

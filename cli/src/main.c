@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "commands_fn.h"
+#include "commands_inv.h"
 #include "config.h"
 #include "http.h"
 
@@ -38,9 +39,7 @@ static const struct command commands[] = {
 	 "empty); without, into the current folder, named after it.  Never "
 	 "overwrites a file.\n"
 	 "  --runtime, -r RUNTIME   c (the default), python or shell"},
-	{"deploy", cmd_deploy,
-	 "[PATH] [--no-wait] [--activate|--no-activate] [--force] "
-	 "[--allow-risky] [--include PATTERN]...",
+	{"deploy", cmd_deploy, "[PATH] [OPTIONS]",
 	 "deploy a function folder and follow its build",
 	 "Reads PATH/cpub.json (default: the current folder), checks the folder "
 	 "(the runtime's entry file, files that look like secrets, risky calls, "
@@ -62,6 +61,12 @@ static const struct command commands[] = {
 	 "Exit status: 0 ready (or unchanged), 3 the server refused or the "
 	 "build failed, 4 no server, 5 the analysis refused (the manifest, "
 	 "secrets, risky calls, sizes)."},
+	/* Calling a function (commands_inv.h). */
+	{"invoke", cmd_invoke, "NAME [OPTIONS]",
+	 "call a function and print its response's body", INVOKE_HELP},
+	{"invocation", cmd_invocation, "EXECUTION_ID [-i] [--fail]",
+	 "wait for an invocation (invoke --async) and print its response",
+	 INVOCATION_HELP},
 	/* One's functions (commands_fn.h). */
 	{"list", cmd_list, "[--org ORG]", "list your functions",
 	 "NAME, runtime, status, active version, visibility and last change of "
@@ -139,10 +144,35 @@ static const struct command commands[] = {
 	 "period (default 24h), then per hour (1h, 24h) or per day (7d, 30d): "
 	 "a chart on a terminal, a table otherwise.\n"
 	 "  --period P     1h, 24h, 7d or 30d"},
+	/* org, early access, completion (commands_inv.h) */
+	{"org create", cmd_org_create, "ORG_NAME [--display-name TEXT]",
+	 "create an organization, with you as its owner", NULL},
+	{"org list", cmd_org_list, "", "the organizations you are a member of",
+	 NULL},
+	{"org members", cmd_org_members, "ORG", "an organization's members", NULL},
+	{"org add", cmd_org_add, "ORG EMAIL [--role owner|admin|member]",
+	 "add a registered user to an organization", ORG_ADD_HELP},
+	{"org remove", cmd_org_remove, "ORG EMAIL",
+	 "remove a member (yourself: leave)", NULL},
+	{"org role", cmd_org_role, "ORG EMAIL ROLE",
+	 "set a member's role: owner, admin or member", NULL},
+	{"early-access request", cmd_early_access_request, "--reason TEXT",
+	 "ask for early access", NULL},
+	{"early-access status", cmd_early_access_status, "",
+	 "your early-access request and its decision", NULL},
+	{"completion", cmd_completion, "bash", "print the bash completion script",
+	 COMPLETION_HELP},
 	{"help", cmd_help, "[COMMAND]", "show the commands, or one command's help",
 	 NULL},
 	{"version", cmd_version, "", "show cpub's version", NULL},
 	{NULL, NULL, NULL, NULL, NULL}};
+
+/* cli_commands: the command table, for completion.c. */
+const struct command *
+cli_commands(void)
+{
+	return commands;
+}
 
 static const char global_help[] =
 	"Global options:\n"
