@@ -49,6 +49,8 @@ struct deploy
 	json_t			   *version;  /* version_info of the version deployed */
 	json_t			   *result;	  /* the --json object */
 	double				t0;
+	double				drawn_at; /* when the progress bar was last drawn */
+	bool				progress_done; /* its last state drawn */
 	double				upload_s;
 	double				build_s;
 };
@@ -99,15 +101,20 @@ show_progress(void *arg, curl_off_t sent, curl_off_t total)
 {
 	struct deploy *d = arg;
 	char		   a[32], b[32], r[32];
-	double		   elapsed = now_s() - d->t0;
+	double		   now = now_s();
+	double		   elapsed = now - d->t0;
 	int			   width = 30;
 	int			   filled;
 	double		   frac;
 
 	if (interrupted)
 		return 1;
-	if (total <= 0)
+	/* Drawn at most every 0.1 s, and once more when all is sent; libcurl
+	 * goes on calling while it waits for the reply. */
+	if (total <= 0 || d->progress_done ||
+		(sent < total && now - d->drawn_at < 0.1))
 		return 0;
+	d->drawn_at = now;
 	frac = (double) sent / (double) total;
 	filled = (int) (frac * width + 0.5);
 	fprintf(
@@ -118,7 +125,10 @@ show_progress(void *arg, curl_off_t sent, curl_off_t total)
 		human_size((double) total, b, sizeof(b)),
 		human_size(elapsed > 0 ? (double) sent / elapsed : 0, r, sizeof(r)));
 	if (sent == total)
+	{
 		fputc('\n', stderr);
+		d->progress_done = true;
+	}
 	fflush(stderr);
 	return 0;
 }

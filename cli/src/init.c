@@ -376,8 +376,8 @@ print_result(struct cli *cli, const char *dir, bool subfolder,
 	}
 	else if (!cli->quiet)
 	{
-		printf("created the function %s (runtime %s) in %s:\n", name, runtime,
-			   subfolder ? dir : "this folder");
+		printf("wrote the function folder of %s (runtime %s) in %s:\n", name,
+			   runtime, subfolder ? dir : "this folder");
 		for (size_t i = 0; i < nfiles; i++)
 			printf("  %s%s%s\n", subfolder ? dir : "", subfolder ? "/" : "",
 				   files[i].name);

@@ -84,7 +84,7 @@ for rt in c python shell; do
 	name=hello-$rt
 	cpub init --runtime "$rt" "$name"
 	tap_ok "$RC" "$rt: cpub init --runtime $rt $name" || diag "$ERR"
-	[ "$OUT" = "created the function $name (runtime $rt) in $name:
+	[ "$OUT" = "wrote the function folder of $name (runtime $rt) in $name:
   $name/cpub.json
   $name/${HANDLER[$rt]}
   $name/README.md
@@ -148,7 +148,7 @@ tap_ok $? "--quiet: made, nothing said"
 mkdir -p "$TMP/work/here-fn/.git" && cd "$TMP/work/here-fn" || bail_out "no here-fn"
 cpub init
 [ "$RC" = 0 ] && [ -f cpub.json ] && [ "$(jq -r .name cpub.json)" = here-fn ] &&
-	[ "$OUT" = "created the function here-fn (runtime c) in this folder:
+	[ "$OUT" = "wrote the function folder of here-fn (runtime c) in this folder:
   cpub.json
   hello.c
   README.md
