@@ -201,6 +201,11 @@ start_httpd()
 			echo
 			echo "HTTP API: $url  (curl $url/health; the routes: $url/api/openapi.json)"
 			echo "httpd log: $VAR/httpd.log    access log: $VAR/httpd-access.log"
+			if [ "$url" = "http://127.0.0.1:8080" ]; then
+				echo "CLI: cpub register EMAIL, then cpub login EMAIL (cpub help lists the commands)"
+			else
+				echo "CLI: export CPUB_SERVER=$url; then cpub register EMAIL, cpub login EMAIL (cpub help)"
+			fi
 			return 0
 		fi
 		if ! kill -0 "$(cat "$VAR/httpd.pid")" 2>/dev/null; then
