@@ -155,6 +155,8 @@ cmd_login(struct cli *cli, int argc, char **argv)
 	}
 	json_object_set_new(out, "email", json_string(email));
 	config_set_session(cli, json_incref(out));
+	json_object_set_new(cli->creds, CONFIG_DEFAULT_SERVER,
+						json_string(cli->server));
 	if (config_save(cli) != 0)
 	{
 		rc = 1;

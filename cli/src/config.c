@@ -3,7 +3,8 @@
  *	  The credentials file, $XDG_CONFIG_HOME/cpub/credentials.json (or
  *	  ~/.config/cpub/credentials.json):
  *
- *		{"servers": {"http://127.0.0.1:8080": {"email", "user_id",
+ *		{"default_server": "http://127.0.0.1:8080",
+ *		 "servers": {"http://127.0.0.1:8080": {"email", "user_id",
  *		  "session_id", "access_token", "refresh_token", ...}}}
  *
  *	  Tokens are kept per server, so that one server's tokens are never

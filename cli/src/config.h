@@ -8,6 +8,10 @@
 
 #include "cli.h"
 
+/* The member of the credentials file naming the server last logged in
+ * to, used when neither --server nor CPUB_SERVER names one. */
+#define CONFIG_DEFAULT_SERVER "default_server"
+
 extern int	   config_load(struct cli *cli);
 extern int	   config_save(struct cli *cli);
 extern json_t *config_session(struct cli *cli);

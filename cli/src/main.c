@@ -176,8 +176,9 @@ cli_commands(void)
 
 static const char global_help[] =
 	"Global options:\n"
-	"  --server URL   the platform's server (also CPUB_SERVER; default " DEFAULT_SERVER
-	")\n"
+	"  --server URL   the platform's server (also CPUB_SERVER; default: the "
+	"last\n"
+	"                 one logged in to, else " DEFAULT_SERVER ")\n"
 	"  --json         machine-readable output on standard output\n"
 	"  --quiet, -q    no progress or success messages\n"
 	"  --help, -h     help\n";
@@ -511,8 +512,21 @@ cmd_help(struct cli *cli, int argc, char **argv)
 	int					  rc = cli_args(cli, argc, argv, 0, 2);
 	int					  used;
 
-	if (rc != 0 || cli->json)
+	if (rc != 0)
 		return rc;
+	if (cli->json && optind == argc)
+	{
+		json_t *list = json_array();
+
+		for (c = commands; c->name; c++)
+			json_array_append_new(
+				list,
+				json_pack("{s:s, s:s, s:s, s:s?}", "name", c->name, "usage",
+						  c->usage, "summary", c->summary, "help", c->help));
+		cli_print_json(list);
+		json_decref(list);
+		return 0;
+	}
 	if (optind == argc)
 	{
 		print_usage(stdout);
@@ -600,12 +614,19 @@ main(int argc, char **argv)
 		return 0;
 	}
 	cli.command = cmd->name;
-	rc = cli_set_server(&cli, server && server[0] ? server : DEFAULT_SERVER);
-	if (rc != 0)
-		goto done;
 	if (config_load(&cli) != 0 || http_init() != 0)
 	{
 		rc = 1;
+		goto done;
+	}
+	/* No --server nor CPUB_SERVER: the server last logged in to. */
+	if (!server || !server[0])
+		server = json_string_value(
+			json_object_get(cli.creds, CONFIG_DEFAULT_SERVER));
+	rc = cli_set_server(&cli, server && server[0] ? server : DEFAULT_SERVER);
+	if (rc != 0)
+	{
+		http_cleanup();
 		goto done;
 	}
 	/* The command sees its name as argv[0], then its words. */

@@ -148,6 +148,17 @@ RC=$?
 [ "$RC" = 0 ] && grep -q '^ada@example.com ' <<<"$OUT"
 tap_ok $? "CPUB_SERVER names the server (exit $RC: $OUT)"
 
+[ "$(jq -r .default_server "$CREDS")" = "$URL" ]
+tap_ok $? "login made its server the default one (default_server in the credentials file)"
+OUT=$("$CPUB" whoami 2>"$WORK/cpub.err")
+RC=$?
+[ "$RC" = 0 ] && grep -q "^ada@example.com .* on $URL\$" <<<"$OUT"
+tap_ok $? "without --server nor CPUB_SERVER, the server last logged in to (exit $RC: $OUT)"
+OUT=$(CPUB_SERVER=http://127.0.0.1:1 "$CPUB" whoami 2>&1)
+RC=$?
+[ "$RC" = 3 ] && grep -q 'not logged in to http://127.0.0.1:1' <<<"$OUT"
+tap_ok $? "CPUB_SERVER wins over the default one (exit $RC: $OUT)"
+
 # --- an expired access token is refreshed --------------------------------------------------------
 
 q "UPDATE cpub.access_tokens SET expires_at = now() - interval '1 minute'" >/dev/null
