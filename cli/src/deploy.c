@@ -35,22 +35,22 @@
 /* What one run of deploy knows; deploy_free releases it. */
 struct deploy
 {
-	struct cli *cli;
-	const char *dir;
-	bool		wait;
-	bool		activate;
-	bool		force;
-	bool		show;	   /* people's lines and the log (not --json/-q) */
-	bool		progress;  /* a progress bar on standard error */
+	struct cli	   *cli;
+	const char	   *dir;
+	bool			wait;
+	bool			activate;
+	bool			force;
+	bool			show;	  /* people's lines and the log (not --json/-q) */
+	bool			progress; /* a progress bar on standard error */
 	struct manifest m;
-	char	   *ref;	   /* the function in paths: escaped NAME or ORG%2FNAME */
+	char *ref; /* the function in paths: escaped NAME or ORG%2FNAME */
 	struct pack_archive pack;
-	json_t	   *function;  /* function_info, after create or update */
-	json_t	   *version;   /* version_info of the version deployed */
-	json_t	   *result;	   /* the --json object */
-	double		t0;
-	double		upload_s;
-	double		build_s;
+	json_t			   *function; /* function_info, after create or update */
+	json_t			   *version;  /* version_info of the version deployed */
+	json_t			   *result;	  /* the --json object */
+	double				t0;
+	double				upload_s;
+	double				build_s;
 };
 
 static volatile sig_atomic_t interrupted = 0;
@@ -76,7 +76,7 @@ static const char *
 human_size(double n, char *buf, size_t size)
 {
 	static const char *units[] = {"B", "KiB", "MiB", "GiB"};
-	int					u = 0;
+	int				   u = 0;
 
 	while (n >= 1024 && u < 3)
 	{
@@ -110,13 +110,13 @@ show_progress(void *arg, curl_off_t sent, curl_off_t total)
 		return 0;
 	frac = (double) sent / (double) total;
 	filled = (int) (frac * width + 0.5);
-	fprintf(stderr, "\ruploading [%.*s%.*s] %3d%%  %s/%s  %s/s ", filled,
-			"##############################", width - filled,
-			"..............................", (int) (frac * 100),
-			human_size((double) sent, a, sizeof(a)),
-			human_size((double) total, b, sizeof(b)),
-			human_size(elapsed > 0 ? (double) sent / elapsed : 0, r,
-					   sizeof(r)));
+	fprintf(
+		stderr, "\ruploading [%.*s%.*s] %3d%%  %s/%s  %s/s ", filled,
+		"##############################", width - filled,
+		"..............................", (int) (frac * 100),
+		human_size((double) sent, a, sizeof(a)),
+		human_size((double) total, b, sizeof(b)),
+		human_size(elapsed > 0 ? (double) sent / elapsed : 0, r, sizeof(r)));
 	if (sent == total)
 		fputc('\n', stderr);
 	fflush(stderr);
@@ -182,8 +182,10 @@ ensure_function(struct deploy *d)
 	settings = manifest_settings_json(&d->m, false);
 	changed = json_object();
 	json_object_foreach(settings, key, value)
+	{
 		if (!json_equal(value, json_object_get(r.json, key)))
 			json_object_set(changed, key, value);
+	}
 	if (json_object_size(changed) == 0)
 	{
 		d->function = r.json;
@@ -293,10 +295,10 @@ upload(struct deploy *d)
 {
 	struct http_request	 req = {.method = "POST", .auth = true};
 	struct http_response r;
-	char				*path = function_path(
-		   d, d->activate ? "/deploy?activate=true" : "/deploy?activate=false");
-	double				 t = now_s();
-	int					 rc;
+	char  *path = function_path(d, d->activate ? "/deploy?activate=true"
+											   : "/deploy?activate=false");
+	double t = now_s();
+	int	   rc;
 
 	if (!path)
 		return 1;
@@ -329,12 +331,14 @@ upload(struct deploy *d)
 		{
 			char size[32];
 
-			printf("uploaded %s (%s, sha256 %.12s) as version %" JSON_INTEGER_FORMAT
-				   " in %.2f s\n",
-				   d->m.name, human_size((double) d->pack.size, size, sizeof(size)),
-				   d->pack.sha256,
-				   json_integer_value(json_object_get(r.json, "version")),
-				   d->upload_s);
+			printf(
+				"uploaded %s (%s, sha256 %.12s) as version %" JSON_INTEGER_FORMAT
+				" in %.2f s\n",
+				d->m.name,
+				human_size((double) d->pack.size, size, sizeof(size)),
+				d->pack.sha256,
+				json_integer_value(json_object_get(r.json, "version")),
+				d->upload_s);
 		}
 	}
 	http_response_free(&r);
@@ -350,7 +354,8 @@ upload(struct deploy *d)
 static int
 follow(struct deploy *d)
 {
-	json_int_t	number = json_integer_value(json_object_get(d->version, "version"));
+	json_int_t number =
+		json_integer_value(json_object_get(d->version, "version"));
 	char	   *path = NULL;
 	char		suffix[64];
 	size_t		shown = 0;
@@ -362,8 +367,8 @@ follow(struct deploy *d)
 	json_t	   *row = NULL;
 	int			rc;
 
-	snprintf(suffix, sizeof(suffix), "/versions/%" JSON_INTEGER_FORMAT "/build-log",
-			 number);
+	snprintf(suffix, sizeof(suffix),
+			 "/versions/%" JSON_INTEGER_FORMAT "/build-log", number);
 	path = function_path(d, suffix);
 	if (!path)
 		return 1;
@@ -403,11 +408,13 @@ follow(struct deploy *d)
 		if (d->show && !noticed && strcmp(status, "queued") == 0 &&
 			now_s() - t > QUEUED_NOTICE_S)
 		{
-			fprintf(stderr, "cpub: waiting for a worker to take the build...\n");
+			fprintf(stderr,
+					"cpub: waiting for a worker to take the build...\n");
 			noticed = true;
 		}
 		usleep((useconds_t) wait_ms * 1000);
-		wait_ms = wait_ms * 3 / 2 > POLL_MAX_MS ? POLL_MAX_MS : wait_ms * 3 / 2;
+		wait_ms =
+			wait_ms * 3 / 2 > POLL_MAX_MS ? POLL_MAX_MS : wait_ms * 3 / 2;
 	}
 	d->build_s = now_s() - t;
 	json_object_set_new(d->result, "build_log", json_string(log));
@@ -420,7 +427,8 @@ follow(struct deploy *d)
 		/* Quiet runs showed nothing: the log is what explains it. */
 		if (d->cli->quiet && !d->cli->json)
 			fputs(log, stderr);
-		fprintf(stderr, "cpub: the build of %s version %" JSON_INTEGER_FORMAT
+		fprintf(stderr,
+				"cpub: the build of %s version %" JSON_INTEGER_FORMAT
 				" failed: %s\n",
 				d->m.name, number, error ? error : "see the log above");
 		if (!d->cli->json)
@@ -441,17 +449,17 @@ done:
 static int
 refresh_version(struct deploy *d)
 {
-	json_t	   *versions = NULL;
-	json_t	   *v;
-	size_t		i;
-	json_int_t	number = json_integer_value(json_object_get(d->version, "version"));
-	char		suffix[64];
-	char	   *path;
-	int			rc;
+	json_t	  *versions = NULL;
+	json_t	  *v;
+	size_t	   i;
+	json_int_t number =
+		json_integer_value(json_object_get(d->version, "version"));
+	char  suffix[64];
+	char *path;
+	int	  rc;
 
-	snprintf(suffix, sizeof(suffix), "/versions?after=%" JSON_INTEGER_FORMAT
-			 "&limit=1",
-			 number + 1);
+	snprintf(suffix, sizeof(suffix),
+			 "/versions?after=%" JSON_INTEGER_FORMAT "&limit=1", number + 1);
 	path = function_path(d, suffix);
 	if (!path)
 		return 1;
@@ -460,11 +468,13 @@ refresh_version(struct deploy *d)
 	if (rc != 0)
 		return rc;
 	json_array_foreach(versions, i, v)
+	{
 		if (json_integer_value(json_object_get(v, "version")) == number)
 		{
 			json_decref(d->version);
 			d->version = json_incref(v);
 		}
+	}
 	json_decref(versions);
 	return 0;
 }
@@ -475,7 +485,7 @@ say_done(struct deploy *d, const char *what)
 {
 	const char *endpoint =
 		json_string_value(json_object_get(d->function, "endpoint"));
-	bool		active = json_is_true(json_object_get(d->version, "active"));
+	bool active = json_is_true(json_object_get(d->version, "active"));
 
 	if (!d->show)
 		return;
@@ -553,17 +563,17 @@ cmd_deploy(struct cli *cli, int argc, char **argv)
 		{"allow-risky", no_argument, NULL, 'r'},
 		{"include", required_argument, NULL, 'i'},
 		{NULL, 0, NULL, 0}};
-	struct deploy	 d = {.cli = cli, .wait = true, .activate = true};
+	struct deploy			d = {.cli = cli, .wait = true, .activate = true};
 	struct analysis_options aopts = {0};
-	char		   **include = NULL;
-	size_t			 ninclude = 0;
+	char				  **include = NULL;
+	size_t					ninclude = 0;
 	struct analysis_report *report = NULL;
-	json_t			*versions = NULL;
-	json_t			*same = NULL;
-	char			*err = NULL;
-	struct sigaction sa = {.sa_handler = on_sigint};
-	int				 c;
-	int				 rc;
+	json_t				   *versions = NULL;
+	json_t				   *same = NULL;
+	char				   *err = NULL;
+	struct sigaction		sa = {.sa_handler = on_sigint};
+	int						c;
+	int						rc;
 
 	while ((c = cli_getopt(cli, argc, argv, "f", options)) != -1)
 		switch (c)
@@ -584,20 +594,20 @@ cmd_deploy(struct cli *cli, int argc, char **argv)
 				aopts.allow_risky = true;
 				break;
 			case 'i':
-				{
-					char **grown = realloc(include, (ninclude + 1) *
-														sizeof(char *));
+			{
+				char **grown =
+					realloc(include, (ninclude + 1) * sizeof(char *));
 
-					if (!grown)
-					{
-						free(include);
-						fprintf(stderr, "cpub: out of memory\n");
-						return 1;
-					}
-					include = grown;
-					include[ninclude++] = optarg;
+				if (!grown)
+				{
+					free(include);
+					fprintf(stderr, "cpub: out of memory\n");
+					return 1;
 				}
-				break;
+				include = grown;
+				include[ninclude++] = optarg;
+			}
+			break;
 			default:
 				free(include);
 				return cli_opt_exit(c);
