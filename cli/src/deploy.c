@@ -42,6 +42,7 @@ struct deploy
 	bool			force;
 	bool			show;	  /* people's lines and the log (not --json/-q) */
 	bool			progress; /* a progress bar on standard error */
+	bool			bar_done; /* the bar was drawn full and its line ended */
 	struct manifest m;
 	char *ref; /* the function in paths: escaped NAME or ORG%2FNAME */
 	struct pack_archive pack;
@@ -93,6 +94,8 @@ human_size(double n, char *buf, size_t size)
 /*
  * show_progress: the upload's bar on standard error, redrawn in place:
  * "uploading [#######.........]  45%  1.2 MiB/2.7 MiB  3.1 MiB/s".
+ * libcurl goes on calling it, all sent, until the server answers: the
+ * full bar is drawn once, its line ended, and left alone after that.
  */
 static int
 show_progress(void *arg, curl_off_t sent, curl_off_t total)
@@ -106,7 +109,7 @@ show_progress(void *arg, curl_off_t sent, curl_off_t total)
 
 	if (interrupted)
 		return 1;
-	if (total <= 0)
+	if (total <= 0 || d->bar_done)
 		return 0;
 	frac = (double) sent / (double) total;
 	filled = (int) (frac * width + 0.5);
@@ -118,7 +121,10 @@ show_progress(void *arg, curl_off_t sent, curl_off_t total)
 		human_size((double) total, b, sizeof(b)),
 		human_size(elapsed > 0 ? (double) sent / elapsed : 0, r, sizeof(r)));
 	if (sent == total)
+	{
 		fputc('\n', stderr);
+		d->bar_done = true;
+	}
 	fflush(stderr);
 	return 0;
 }
