@@ -1,12 +1,13 @@
 /*
  * cli/src/deploy.c
  *	  cpub deploy [PATH]: the function folder's manifest read, its files
- *	  analysed and packed (manifest.c, analysis.c, pack.c), the function
- *	  created or its settings brought in line with the manifest, the
- *	  archive checked against the tier's limit and against the versions
- *	  already there (an unchanged archive is not sent again unless
- *	  --force), uploaded with a progress bar on a terminal, and its build
- *	  followed until the version is ready or failed (unless --no-wait).
+ *	  analysed and packed (manifest.c, analysis.c, pack.c), the archive
+ *	  checked against the tier's limit, the function created or its
+ *	  settings brought in line with the manifest, the archive checked
+ *	  against the versions already there (an unchanged archive is not sent
+ *	  again unless --force), uploaded with a progress bar on a terminal,
+ *	  and its build followed until the version is ready or failed (unless
+ *	  --no-wait).  Nothing changes on the server for a folder refused.
  *
  *	  The build log goes to standard output as the server has it (the
  *	  worker writes it as the build runs); with --json it is part of the
@@ -147,9 +148,74 @@ function_path(const struct deploy *d, const char *suffix)
 }
 
 /*
+ * check_limit: refuses (EXIT_ANALYSIS) an archive larger than the tier of
+ * the function accepts, asked from the server before anything changes
+ * there: for a function that EXISTS, its own limit (GET .../upload-limit);
+ * for one still to be created, the max_archive_mb of its owner's tier (GET
+ * /api/tier, or /api/organizations/ORG/tier), so that a refused archive
+ * leaves no empty function behind.  Returns 0 or an exit code (reported).
+ */
+static int
+check_limit(struct deploy *d, bool exists)
+{
+	json_t	  *answer = NULL;
+	char	  *path = NULL;
+	json_int_t limit = -1;
+	char	   a[32], b[32];
+	int		   rc;
+
+	if (exists)
+	{
+		path = function_path(d, "/upload-limit");
+		if (!path)
+			return 1;
+	}
+	else
+	{
+		char *org = d->m.organization ? http_escape(d->m.organization) : NULL;
+
+		if (d->m.organization == NULL)
+			path = strdup("/api/tier");
+		else if (!org ||
+				 asprintf(&path, "/api/organizations/%s/tier", org) < 0)
+			path = NULL;
+		free(org);
+		if (!path)
+		{
+			fprintf(stderr, "cpub: out of memory\n");
+			return 1;
+		}
+	}
+	rc = api_call(d->cli, "GET", path, NULL, true, &answer);
+	if (rc != 0)
+		goto done;
+	if (exists && json_is_integer(answer))
+		limit = json_integer_value(answer);
+	else if (!exists &&
+			 json_is_integer(json_object_get(answer, "max_archive_mb")))
+		limit = json_integer_value(json_object_get(answer, "max_archive_mb")) *
+				1048576;
+	if (limit >= 0 && (json_int_t) d->pack.size > limit)
+	{
+		fprintf(stderr,
+				"cpub: the archive of %s is %s; its tier accepts at most %s\n"
+				"hint: exclude what the function does not need (\"exclude\" "
+				"in cpub.json), or ask for a larger tier\n",
+				d->m.name, human_size((double) d->pack.size, a, sizeof(a)),
+				human_size((double) limit, b, sizeof(b)));
+		rc = EXIT_ANALYSIS;
+	}
+done:
+	json_decref(answer);
+	free(path);
+	return rc;
+}
+
+/*
  * ensure_function: creates the function when the server has none of that
- * name, or sends the manifest's settings that differ from the server's.
- * Sets d->function.  Returns 0 or an exit code (reported).
+ * name, or sends the manifest's settings that differ from the server's,
+ * once the archive is known to fit its tier (check_limit).  Sets
+ * d->function.  Returns 0 or an exit code (reported).
  */
 static int
 ensure_function(struct deploy *d)
@@ -171,6 +237,9 @@ ensure_function(struct deploy *d)
 		goto done;
 	if (r.status == 404)
 	{
+		rc = check_limit(d, false);
+		if (rc != 0)
+			goto done;
 		settings = manifest_settings_json(&d->m, true);
 		rc = api_call(d->cli, "POST", "/api/functions", settings, true,
 					  &d->function);
@@ -184,6 +253,9 @@ ensure_function(struct deploy *d)
 		rc = http_print_error(d->cli, &r);
 		goto done;
 	}
+	rc = check_limit(d, true);
+	if (rc != 0)
+		goto done;
 	/* Only what differs, so that an unchanged manifest changes nothing. */
 	settings = manifest_settings_json(&d->m, false);
 	changed = json_object();
@@ -218,40 +290,6 @@ done:
 	json_decref(changed);
 	json_decref(settings);
 	free(path);
-	return rc;
-}
-
-/*
- * check_limit: refuses (EXIT_ANALYSIS) an archive larger than the
- * function's tier accepts, asked from the server before any byte of it is
- * sent.  Returns 0 or an exit code (reported).
- */
-static int
-check_limit(struct deploy *d)
-{
-	json_t *limit = NULL;
-	char   *path = function_path(d, "/upload-limit");
-	char	a[32], b[32];
-	int		rc;
-
-	if (!path)
-		return 1;
-	rc = api_call(d->cli, "GET", path, NULL, true, &limit);
-	free(path);
-	if (rc != 0)
-		return rc;
-	if (json_is_integer(limit) &&
-		(json_int_t) d->pack.size > json_integer_value(limit))
-	{
-		fprintf(stderr,
-				"cpub: the archive of %s is %s; its tier accepts at most %s\n"
-				"hint: exclude what the function does not need (\"exclude\" "
-				"in cpub.json), or ask for a larger tier\n",
-				d->m.name, human_size((double) d->pack.size, a, sizeof(a)),
-				human_size((double) json_integer_value(limit), b, sizeof(b)));
-		rc = EXIT_ANALYSIS;
-	}
-	json_decref(limit);
 	return rc;
 }
 
@@ -668,9 +706,6 @@ cmd_deploy(struct cli *cli, int argc, char **argv)
 	}
 
 	rc = ensure_function(&d);
-	if (rc != 0)
-		goto done;
-	rc = check_limit(&d);
 	if (rc != 0)
 		goto done;
 	if (!d.force)
