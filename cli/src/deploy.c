@@ -550,27 +550,37 @@ say_done(struct deploy *d, const char *what)
 
 /*
  * unchanged: the archive is one a version was built from already (SAME):
- * activates it when it is ready, not active and --activate; follows it
- * when it is still building.  Returns 0 or an exit code (reported).
+ * follows its build when it is still queued or building (unless
+ * --no-wait); then, once it is ready, activates it when --activate and it
+ * is not active (a version deployed with --no-activate).  Returns 0 or an
+ * exit code (reported).
  */
 static int
 unchanged(struct deploy *d, json_t *same)
 {
 	const char *status = json_string_value(json_object_get(same, "status"));
+	bool		was_ready = status && strcmp(status, "ready") == 0;
 	json_int_t	number = json_integer_value(json_object_get(same, "version"));
 	int			rc = 0;
 
 	d->version = json_incref(same);
 	json_object_set_new(d->result, "uploaded", json_false());
-	if (strcmp(status, "ready") != 0)
+	if (!was_ready)
 	{
 		if (d->show)
 			printf("unchanged: version %" JSON_INTEGER_FORMAT
 				   " has this archive and is %s\n",
-				   number, status);
-		return d->wait ? follow(d) : 0;
+				   number, status ? status : "?");
+		if (!d->wait)
+			return 0;
+		/* follow changes the row's status: status is not used after. */
+		rc = follow(d);
+		if (rc == 0)
+			rc = refresh_version(d);
+		if (rc != 0)
+			return rc;
 	}
-	if (d->activate && !json_is_true(json_object_get(same, "active")))
+	if (d->activate && !json_is_true(json_object_get(d->version, "active")))
 	{
 		char   *path = function_path(d, "/rollback");
 		json_t *body = json_pack("{sI}", "version", number);
@@ -589,7 +599,9 @@ unchanged(struct deploy *d, json_t *same)
 		say_done(d, "unchanged: activated");
 		return 0;
 	}
-	if (d->show)
+	if (!was_ready)
+		say_done(d, "unchanged:");
+	else if (d->show)
 		printf("unchanged: version %" JSON_INTEGER_FORMAT
 			   " has this archive (--force deploys it again)\n",
 			   number);
