@@ -16,14 +16,20 @@
 #   same work), the same number of times, the runs of the two interleaved.
 #   Also curl without a token, and `cpub version` beside `curl --version`
 #   (each process alone, no request), to show where the time goes.
-# - cpub deploy of the hello C function: upload, build and ready time.
-#   cpub deploy is being written; bench_deploy below runs only when
-#   `cpub deploy --help` succeeds, and says it was skipped otherwise.
+# - cpub deploy of the hello C function (cpub init's), BENCH_CLI_DEPLOYS
+#   (10) times with --force --json: the whole process (pack, upload, the
+#   build followed until the version is ready), and its upload_seconds and
+#   build_seconds; p50 and the largest.  Anchor: the same folder deployed
+#   with curl (tar -czf, POST .../deploy, then GET of the build log every
+#   20 ms until ready), the runs of the two interleaved; beside it, the
+#   worker's build alone (build_started_at -> build_finished_at) and the
+#   wait in the queue (created_at -> build_started_at) of cpub's versions.
+#   The first deploy, which creates the function, is shown apart.
 #
 # Times come from bash's $EPOCHREALTIME around each command (no process
 # of its own).  Nothing is asserted.  Needs root Podman and the base images
-# (make images).  Knobs: BENCH_CLI_RUNS, BENCH_CLI_WARM (20),
-# CPUB_BENCH_CLI_PORT (15595).
+# (make images), jq.  Knobs: BENCH_CLI_RUNS, BENCH_CLI_WARM (20),
+# BENCH_CLI_DEPLOYS (10), CPUB_BENCH_CLI_PORT (15595).
 set -euo pipefail
 [ -n "${BENCH_TRACE:-}" ] && set -x
 trap 'echo "bench/cli.sh: line $LINENO failed (status $?)" >&2' ERR
@@ -36,6 +42,7 @@ ROOT=$(dirname "$BENCH")
 PGBIN=/usr/lib/postgresql/15/bin
 RUNS=${BENCH_CLI_RUNS:-200}
 WARM=${BENCH_CLI_WARM:-20}
+DEPLOYS=${BENCH_CLI_DEPLOYS:-10}
 HTTP_PORT=${CPUB_BENCH_CLI_PORT:-15595}
 PASSWORD=bench-password-cli
 CPUB=$ROOT/cli/cpub
@@ -173,45 +180,79 @@ done
 over=$(awk -v a="$(pct 50 "$work/cpub")" -v b="$(pct 50 "$work/curl")" \
 	'BEGIN { printf "%+.2f ms, %.2f x", a - b, a / b }')
 
-# --- cpub deploy: the issue's second figure -----------------------------------------------
-#
-# PLACE FOR `cpub deploy` (cli/src/deploy.c is being written by another
-# engineer).  This runs only when `cpub deploy --help` succeeds; until then
-# it prints that it was skipped.  When deploy lands, check that it is what
-# the figure needs (and that it ran once): a hello C folder made by
-# `cpub init`, `cpub deploy` of it timed as one process (upload, then the
-# build followed until the version is ready), the upload and the build
-# split by the version's own timestamps (created_at: the archive stored;
-# build_started_at, build_finished_at: the worker's build).
-bench_deploy()
+# --- cpub deploy of the hello C function ------------------------------------------------
+
+# ms A B: B - A (seconds, as $EPOCHREALTIME gives them) in ms.
+ms()
 {
-	local t0 t1 created started finished fid
-	if ! "$CPUB" deploy --help >/dev/null 2>&1; then
-		printf '  %-60s %s\n' "cpub deploy of hello C: upload, build, ready:" \
-			"skipped: this cpub has no deploy command yet"
-		return 0
-	fi
-	(cd "$work" && "$CPUB" init --runtime c hello-deploy >"$work/init.log" 2>&1) ||
-		{ printf '  %-60s %s\n' "cpub deploy of hello C:" "cpub init failed: $(tail -n 1 "$work/init.log")"; return 0; }
-	t0=$EPOCHREALTIME
-	(cd "$work/hello-deploy" && "$CPUB" deploy </dev/null >"$work/deploy.log" 2>&1) ||
-		{ printf '  %-60s %s\n' "cpub deploy of hello C:" "cpub deploy failed: $(tail -n 1 "$work/deploy.log")"; return 0; }
-	t1=$EPOCHREALTIME
-	fid=$(psql_run -c "SELECT id FROM cpub.functions WHERE name = 'hello-deploy'")
-	read -r created started finished < <(psql_run -F ' ' -c "
-		SELECT extract(epoch FROM created_at), extract(epoch FROM build_started_at),
-			   extract(epoch FROM build_finished_at)
-		  FROM cpub.function_versions WHERE function_id = '$fid' ORDER BY version DESC LIMIT 1")
-	printf '  %-60s %s\n' "cpub deploy of hello C (one run), whole process:" \
-		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f ms", (b - a) * 1000 }')"
-	printf '  %-60s %s\n' "  upload (start -> version stored):" \
-		"$(awk -v a="$t0" -v b="$created" 'BEGIN { printf "%.0f ms", (b - a) * 1000 }')"
-	printf '  %-60s %s\n' "  queue + build (stored -> built), build alone:" \
-		"$(awk -v a="$created" -v s="$started" -v b="$finished" \
-			'BEGIN { printf "%.0f ms, %.0f ms", (b - a) * 1000, (b - s) * 1000 }')"
-	printf '  %-60s %s\n' "  ready seen by cpub (built -> exit):" \
-		"$(awk -v a="$finished" -v b="$t1" 'BEGIN { printf "%.0f ms", (b - a) * 1000 }')"
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }'
 }
+
+# deploy_cpub [ARGS]: cpub deploy --json of the folder; its wall time goes
+# to $work/deploy, its upload and build seconds (in ms) to $work/upload
+# and $work/build.
+deploy_cpub()
+{
+	local t0 t1
+	t0=$EPOCHREALTIME
+	(cd "$work/hello-deploy" && "$CPUB" deploy --json "$@" </dev/null >"$work/deploy.json" 2>"$work/deploy.err") ||
+		die "cpub deploy $*: $(tail -n 3 "$work/deploy.err")"
+	t1=$EPOCHREALTIME
+	jq -e '.version.status == "ready" and .uploaded' "$work/deploy.json" >/dev/null ||
+		die "cpub deploy $*: not uploaded and ready: $(head -c 500 "$work/deploy.json")"
+	ms "$t0" "$t1" >>"$work/deploy"
+	jq -r '.upload_seconds * 1000 * 1000 | round / 1000' "$work/deploy.json" >>"$work/upload"
+	jq -r '.build_seconds * 1000 * 1000 | round / 1000' "$work/deploy.json" >>"$work/build"
+}
+
+# deploy_curl: the anchor, the same folder through the API with curl: a
+# tar.gz, the POST, then the build log every 20 ms until the version is
+# ready; its wall time to $work/deploy-curl.
+deploy_curl()
+{
+	local t0 t1 v st i
+	t0=$EPOCHREALTIME
+	tar -C "$work/hello-deploy" --exclude cpub.json -czf "$work/hello-deploy.tar.gz" .
+	v=$(curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/gzip' \
+		--data-binary "@$work/hello-deploy.tar.gz" \
+		"http://127.0.0.1:$HTTP_PORT/api/functions/hello-deploy/deploy" | jq -r .version) ||
+		die "curl deploy failed"
+	for ((i = 0; i < 3000; i++)); do
+		st=$(curl -sf -H "Authorization: Bearer $token" \
+			"http://127.0.0.1:$HTTP_PORT/api/functions/hello-deploy/versions/$v/build-log" |
+			jq -r .status)
+		[ "$st" = ready ] || [ "$st" = failed ] && break
+		sleep 0.02
+	done
+	[ "$st" = ready ] || die "curl deploy: version $v is ${st:-unknown}"
+	t1=$EPOCHREALTIME
+	ms "$t0" "$t1" >>"$work/deploy-curl"
+}
+
+# max FILE: the largest number in FILE.
+max()
+{
+	sort -n "$1" | tail -n 1
+}
+
+(cd "$work" && "$CPUB" init --runtime c hello-deploy >/dev/null) || die "cpub init failed"
+: >"$work/deploy" && : >"$work/upload" && : >"$work/build" && : >"$work/deploy-curl"
+deploy_cpub
+first_ms=$(cat "$work/deploy")
+: >"$work/deploy" && : >"$work/upload" && : >"$work/build"
+for ((i = 0; i < DEPLOYS; i++)); do
+	deploy_cpub --force
+	deploy_curl
+done
+# The worker's side of cpub's versions (the even ones: 1 was the first,
+# the odd ones from 3 curl's).
+psql_run -F ' ' -c "
+	SELECT round(extract(epoch FROM v.build_started_at - v.created_at) * 1000, 3),
+		   round(extract(epoch FROM v.build_finished_at - v.build_started_at) * 1000, 3)
+	  FROM cpub.function_versions v JOIN cpub.functions f ON f.id = v.function_id
+	 WHERE f.name = 'hello-deploy' AND v.version >= 2 AND v.version % 2 = 0" >"$work/worker-side"
+awk '{ print $1 }' "$work/worker-side" >"$work/queued"
+awk '{ print $2 }' "$work/worker-side" >"$work/built"
 
 echo "(i) the command line: cli/cpub against the stack (bench/cli.sh), $RUNS runs each, interleaved"
 printf '  %-60s %s\n' "cpub invoke hello-c, warm, whole process:" \
@@ -220,4 +261,16 @@ printf '  %-60s %s\n' "curl of the same URL, same bearer token, whole process:" 
 printf '  %-60s %s\n' "curl of the same URL, no token (public function):" "$(figures "$work/curl-anon")"
 printf '  %-60s %s\n' "cpub version (the process alone, no request):" \
 	"$(figures "$work/version")   curl --version: $(figures "$work/curl-version")"
-bench_deploy
+printf '  %-60s %s\n' "cpub deploy --force of hello C ($DEPLOYS runs), whole process:" \
+	"p50 $(pct 50 "$work/deploy") ms, max $(max "$work/deploy") ms   anchor: curl deploy below; cpub - curl at p50: $(awk -v a="$(pct 50 "$work/deploy")" -v b="$(pct 50 "$work/deploy-curl")" 'BEGIN { printf "%+.0f ms", a - b }')"
+printf '  %-60s %s\n' "  its upload (upload_seconds: the POST of the archive):" \
+	"p50 $(pct 50 "$work/upload") ms, max $(max "$work/upload") ms"
+printf '  %-60s %s\n' "  its build as cpub followed it (build_seconds):" \
+	"p50 $(pct 50 "$work/build") ms, max $(max "$work/build") ms"
+printf '  %-60s %s\n' "  the worker: queued (created -> build started):" \
+	"p50 $(pct 50 "$work/queued") ms, max $(max "$work/queued") ms"
+printf '  %-60s %s\n' "  the worker: build alone (build started -> finished):" \
+	"p50 $(pct 50 "$work/built") ms, max $(max "$work/built") ms"
+printf '  %-60s %s\n' "curl deploy of the same folder, polled every 20 ms:" \
+	"p50 $(pct 50 "$work/deploy-curl") ms, max $(max "$work/deploy-curl") ms"
+printf '  %-60s %s\n' "the first cpub deploy (the function created), whole process:" "$(printf '%.0f' "$first_ms") ms"

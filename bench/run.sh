@@ -24,7 +24,8 @@
 #   bench/invoke.sh  invocations end to end (httpd, queue, worker, Podman),
 #                    warm and cold, beside their floors, and build times
 #   bench/cli.sh     cli/cpub: cpub invoke of a warm function, the whole
-#                    process, beside curl of the same URL
+#                    process, beside curl of the same URL; cpub deploy of
+#                    the hello C function beside the same deploy with curl
 #
 # bench/run.sh NAME... runs only those (auth, login, queue, http, unpack, shim, invoke,
 # cli);

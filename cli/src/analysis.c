@@ -975,8 +975,9 @@ summary(const struct analysis_report *r, char *buf, size_t size)
 	if (r->entry_missing)
 		append(buf, size, "%s", r->entry_missing);
 	if (n > 0)
-		append(buf, size, "%zu %s like secrets", n,
-			   n == 1 ? "file looks" : "files look");
+		append(buf, size, "%zu %s", n,
+			   n == 1 ? "file looks like a secret"
+					  : "files look like secrets");
 	if (r->nrisky > 0 && !r->risky_allowed)
 		append(buf, size, "%zu risky %s", r->nrisky,
 			   r->nrisky == 1 ? "call" : "calls");
@@ -1002,8 +1003,9 @@ print_text(const struct analysis_report *r, bool quiet)
 		fprintf(stderr, "cpub: refusing to deploy: %s\n", r->entry_missing);
 	if (n > 0)
 	{
-		fprintf(stderr, "cpub: refusing to deploy: %zu %s like secrets:\n", n,
-				n == 1 ? "file looks" : "files look");
+		fprintf(stderr, "cpub: refusing to deploy: %zu %s:\n", n,
+				n == 1 ? "file looks like a secret"
+					   : "files look like secrets");
 		for (size_t i = 0; i < r->nsecrets; i++)
 			if (!r->secrets[i].included)
 				fprintf(stderr, "  %s (%s)\n", r->secrets[i].path,
@@ -1033,19 +1035,21 @@ print_text(const struct analysis_report *r, bool quiet)
 			else
 				fprintf(stderr, "  %s\n", r->problems[i].message);
 		}
-		fprintf(stderr, "hint: remove them, or add them to \"exclude\" in "
-						"cpub.json\n");
+		fprintf(stderr,
+				"hint: remove %s, or add %s to \"exclude\" in "
+				"cpub.json\n",
+				r->nproblems == 1 ? "it" : "them",
+				r->nproblems == 1 ? "it" : "them");
 	}
 	if (quiet)
 		return;
 	/* What goes through, said once. */
 	if (n < r->nsecrets)
 	{
-		fprintf(stderr,
-				"cpub: shipping %zu %s that look%s like secrets, as "
-				"included:\n",
-				r->nsecrets - n, r->nsecrets - n == 1 ? "file" : "files",
-				r->nsecrets - n == 1 ? "s" : "");
+		fprintf(stderr, "cpub: shipping %zu %s, as included:\n",
+				r->nsecrets - n,
+				r->nsecrets - n == 1 ? "file that looks like a secret"
+									 : "files that look like secrets");
 		for (size_t i = 0; i < r->nsecrets; i++)
 			if (r->secrets[i].included)
 				fprintf(stderr, "  %s (%s)\n", r->secrets[i].path,

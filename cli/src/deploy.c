@@ -1,12 +1,13 @@
 /*
  * cli/src/deploy.c
  *	  cpub deploy [PATH]: the function folder's manifest read, its files
- *	  analysed and packed (manifest.c, analysis.c, pack.c), the function
- *	  created or its settings brought in line with the manifest, the
- *	  archive checked against the tier's limit and against the versions
- *	  already there (an unchanged archive is not sent again unless
- *	  --force), uploaded with a progress bar on a terminal, and its build
- *	  followed until the version is ready or failed (unless --no-wait).
+ *	  analysed and packed (manifest.c, analysis.c, pack.c), the archive
+ *	  checked against the tier's limit, the function created or its
+ *	  settings brought in line with the manifest, the archive checked
+ *	  against the versions already there (an unchanged archive is not sent
+ *	  again unless --force), uploaded with a progress bar on a terminal,
+ *	  and its build followed until the version is ready or failed (unless
+ *	  --no-wait).  Nothing changes on the server for a folder refused.
  *
  *	  The build log goes to standard output as the server has it (the
  *	  worker writes it as the build runs); with --json it is part of the
@@ -42,6 +43,7 @@ struct deploy
 	bool			force;
 	bool			show;	  /* people's lines and the log (not --json/-q) */
 	bool			progress; /* a progress bar on standard error */
+	bool			bar_done; /* the bar was drawn full and its line ended */
 	struct manifest m;
 	char *ref; /* the function in paths: escaped NAME or ORG%2FNAME */
 	struct pack_archive pack;
@@ -49,8 +51,6 @@ struct deploy
 	json_t			   *version;  /* version_info of the version deployed */
 	json_t			   *result;	  /* the --json object */
 	double				t0;
-	double				drawn_at; /* when the progress bar was last drawn */
-	bool				progress_done; /* its last state drawn */
 	double				upload_s;
 	double				build_s;
 };
@@ -95,6 +95,8 @@ human_size(double n, char *buf, size_t size)
 /*
  * show_progress: the upload's bar on standard error, redrawn in place:
  * "uploading [#######.........]  45%  1.2 MiB/2.7 MiB  3.1 MiB/s".
+ * libcurl goes on calling it, all sent, until the server answers: the
+ * full bar is drawn once, its line ended, and left alone after that.
  */
 static int
 show_progress(void *arg, curl_off_t sent, curl_off_t total)
@@ -109,12 +111,8 @@ show_progress(void *arg, curl_off_t sent, curl_off_t total)
 
 	if (interrupted)
 		return 1;
-	/* Drawn at most every 0.1 s, and once more when all is sent; libcurl
-	 * goes on calling while it waits for the reply. */
-	if (total <= 0 || d->progress_done ||
-		(sent < total && now - d->drawn_at < 0.1))
+	if (total <= 0 || d->bar_done)
 		return 0;
-	d->drawn_at = now;
 	frac = (double) sent / (double) total;
 	filled = (int) (frac * width + 0.5);
 	fprintf(
@@ -127,7 +125,7 @@ show_progress(void *arg, curl_off_t sent, curl_off_t total)
 	if (sent == total)
 	{
 		fputc('\n', stderr);
-		d->progress_done = true;
+		d->bar_done = true;
 	}
 	fflush(stderr);
 	return 0;
@@ -151,9 +149,74 @@ function_path(const struct deploy *d, const char *suffix)
 }
 
 /*
+ * check_limit: refuses (EXIT_ANALYSIS) an archive larger than the tier of
+ * the function accepts, asked from the server before anything changes
+ * there: for a function that EXISTS, its own limit (GET .../upload-limit);
+ * for one still to be created, the max_archive_mb of its owner's tier (GET
+ * /api/tier, or /api/organizations/ORG/tier), so that a refused archive
+ * leaves no empty function behind.  Returns 0 or an exit code (reported).
+ */
+static int
+check_limit(struct deploy *d, bool exists)
+{
+	json_t	  *answer = NULL;
+	char	  *path = NULL;
+	json_int_t limit = -1;
+	char	   a[32], b[32];
+	int		   rc;
+
+	if (exists)
+	{
+		path = function_path(d, "/upload-limit");
+		if (!path)
+			return 1;
+	}
+	else
+	{
+		char *org = d->m.organization ? http_escape(d->m.organization) : NULL;
+
+		if (d->m.organization == NULL)
+			path = strdup("/api/tier");
+		else if (!org ||
+				 asprintf(&path, "/api/organizations/%s/tier", org) < 0)
+			path = NULL;
+		free(org);
+		if (!path)
+		{
+			fprintf(stderr, "cpub: out of memory\n");
+			return 1;
+		}
+	}
+	rc = api_call(d->cli, "GET", path, NULL, true, &answer);
+	if (rc != 0)
+		goto done;
+	if (exists && json_is_integer(answer))
+		limit = json_integer_value(answer);
+	else if (!exists &&
+			 json_is_integer(json_object_get(answer, "max_archive_mb")))
+		limit = json_integer_value(json_object_get(answer, "max_archive_mb")) *
+				1048576;
+	if (limit >= 0 && (json_int_t) d->pack.size > limit)
+	{
+		fprintf(stderr,
+				"cpub: the archive of %s is %s; its tier accepts at most %s\n"
+				"hint: exclude what the function does not need (\"exclude\" "
+				"in cpub.json), or ask for a larger tier\n",
+				d->m.name, human_size((double) d->pack.size, a, sizeof(a)),
+				human_size((double) limit, b, sizeof(b)));
+		rc = EXIT_ANALYSIS;
+	}
+done:
+	json_decref(answer);
+	free(path);
+	return rc;
+}
+
+/*
  * ensure_function: creates the function when the server has none of that
- * name, or sends the manifest's settings that differ from the server's.
- * Sets d->function.  Returns 0 or an exit code (reported).
+ * name, or sends the manifest's settings that differ from the server's,
+ * once the archive is known to fit its tier (check_limit).  Sets
+ * d->function.  Returns 0 or an exit code (reported).
  */
 static int
 ensure_function(struct deploy *d)
@@ -175,6 +238,9 @@ ensure_function(struct deploy *d)
 		goto done;
 	if (r.status == 404)
 	{
+		rc = check_limit(d, false);
+		if (rc != 0)
+			goto done;
 		settings = manifest_settings_json(&d->m, true);
 		rc = api_call(d->cli, "POST", "/api/functions", settings, true,
 					  &d->function);
@@ -188,13 +254,17 @@ ensure_function(struct deploy *d)
 		rc = http_print_error(d->cli, &r);
 		goto done;
 	}
+	rc = check_limit(d, true);
+	if (rc != 0)
+		goto done;
 	/* Only what differs, so that an unchanged manifest changes nothing. */
 	settings = manifest_settings_json(&d->m, false);
 	changed = json_object();
-	json_object_foreach(
-		settings, key,
-		value) if (!json_equal(value, json_object_get(r.json, key)))
-		json_object_set(changed, key, value);
+	json_object_foreach(settings, key, value)
+	{
+		if (!json_equal(value, json_object_get(r.json, key)))
+			json_object_set(changed, key, value);
+	}
 	if (json_object_size(changed) == 0)
 	{
 		d->function = r.json;
@@ -221,40 +291,6 @@ done:
 	json_decref(changed);
 	json_decref(settings);
 	free(path);
-	return rc;
-}
-
-/*
- * check_limit: refuses (EXIT_ANALYSIS) an archive larger than the
- * function's tier accepts, asked from the server before any byte of it is
- * sent.  Returns 0 or an exit code (reported).
- */
-static int
-check_limit(struct deploy *d)
-{
-	json_t *limit = NULL;
-	char   *path = function_path(d, "/upload-limit");
-	char	a[32], b[32];
-	int		rc;
-
-	if (!path)
-		return 1;
-	rc = api_call(d->cli, "GET", path, NULL, true, &limit);
-	free(path);
-	if (rc != 0)
-		return rc;
-	if (json_is_integer(limit) &&
-		(json_int_t) d->pack.size > json_integer_value(limit))
-	{
-		fprintf(stderr,
-				"cpub: the archive of %s is %s; its tier accepts at most %s\n"
-				"hint: exclude what the function does not need (\"exclude\" "
-				"in cpub.json), or ask for a larger tier\n",
-				d->m.name, human_size((double) d->pack.size, a, sizeof(a)),
-				human_size((double) json_integer_value(limit), b, sizeof(b)));
-		rc = EXIT_ANALYSIS;
-	}
-	json_decref(limit);
 	return rc;
 }
 
@@ -476,11 +512,13 @@ refresh_version(struct deploy *d)
 	free(path);
 	if (rc != 0)
 		return rc;
-	json_array_foreach(versions, i, v) if (json_integer_value(json_object_get(
-											   v, "version")) == number)
+	json_array_foreach(versions, i, v)
 	{
-		json_decref(d->version);
-		d->version = json_incref(v);
+		if (json_integer_value(json_object_get(v, "version")) == number)
+		{
+			json_decref(d->version);
+			d->version = json_incref(v);
+		}
 	}
 	json_decref(versions);
 	return 0;
@@ -514,27 +552,37 @@ say_done(struct deploy *d, const char *what)
 
 /*
  * unchanged: the archive is one a version was built from already (SAME):
- * activates it when it is ready, not active and --activate; follows it
- * when it is still building.  Returns 0 or an exit code (reported).
+ * follows its build when it is still queued or building (unless
+ * --no-wait); then, once it is ready, activates it when --activate and it
+ * is not active (a version deployed with --no-activate).  Returns 0 or an
+ * exit code (reported).
  */
 static int
 unchanged(struct deploy *d, json_t *same)
 {
 	const char *status = json_string_value(json_object_get(same, "status"));
+	bool		was_ready = status && strcmp(status, "ready") == 0;
 	json_int_t	number = json_integer_value(json_object_get(same, "version"));
 	int			rc = 0;
 
 	d->version = json_incref(same);
 	json_object_set_new(d->result, "uploaded", json_false());
-	if (strcmp(status, "ready") != 0)
+	if (!was_ready)
 	{
 		if (d->show)
 			printf("unchanged: version %" JSON_INTEGER_FORMAT
 				   " has this archive and is %s\n",
-				   number, status);
-		return d->wait ? follow(d) : 0;
+				   number, status ? status : "?");
+		if (!d->wait)
+			return 0;
+		/* follow changes the row's status: status is not used after. */
+		rc = follow(d);
+		if (rc == 0)
+			rc = refresh_version(d);
+		if (rc != 0)
+			return rc;
 	}
-	if (d->activate && !json_is_true(json_object_get(same, "active")))
+	if (d->activate && !json_is_true(json_object_get(d->version, "active")))
 	{
 		char   *path = function_path(d, "/rollback");
 		json_t *body = json_pack("{sI}", "version", number);
@@ -550,10 +598,12 @@ unchanged(struct deploy *d, json_t *same)
 			return rc;
 		json_decref(d->version);
 		d->version = v;
-		say_done(d, "unchanged, activated: ");
+		say_done(d, "unchanged: activated ");
 		return 0;
 	}
-	if (d->show)
+	if (!was_ready)
+		say_done(d, "unchanged: ");
+	else if (d->show)
 		printf("unchanged: version %" JSON_INTEGER_FORMAT
 			   " has this archive (--force deploys it again)\n",
 			   number);
@@ -672,9 +722,6 @@ cmd_deploy(struct cli *cli, int argc, char **argv)
 	rc = ensure_function(&d);
 	if (rc != 0)
 		goto done;
-	rc = check_limit(&d);
-	if (rc != 0)
-		goto done;
 	if (!d.force)
 	{
 		rc = find_same(&d, &versions, &same);
@@ -697,7 +744,7 @@ cmd_deploy(struct cli *cli, int argc, char **argv)
 	{
 		rc = refresh_version(&d);
 		if (rc == 0 && json_is_true(json_object_get(d.result, "uploaded")))
-			say_done(&d, "");
+			say_done(&d, "deployed ");
 	}
 	else if (rc == 0 && !d.wait && d.show &&
 			 json_is_true(json_object_get(d.result, "uploaded")))
