@@ -7,6 +7,7 @@
  *	  scripts: printf '%s\n' "$PASSWORD" | cpub login EMAIL.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,22 @@
 
 #include "config.h"
 #include "http.h"
+
+/* The terminal as it was before the echo went off, for restore_echo. */
+static struct termios saved_termios;
+
+/*
+ * restore_echo: a signal's handler while the echo is off (Ctrl-C at the
+ * prompt): puts the terminal back, then dies of the signal as it would
+ * have (tcsetattr is async-signal-safe).
+ */
+static void
+restore_echo(int sig)
+{
+	tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_termios);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 /*
  * read_password: one line from standard input, without its line end; on a
@@ -43,11 +60,22 @@ read_password(const char *prompt)
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t) ECHO;
 		quiet.c_lflag |= ECHONL;
+		saved_termios = old;
+		signal(SIGINT, restore_echo);
+		signal(SIGTERM, restore_echo);
+		signal(SIGHUP, restore_echo);
+		signal(SIGTSTP, restore_echo);
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
 	}
 	n = getline(&line, &cap, stdin);
 	if (tty)
+	{
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGTSTP, SIG_DFL);
+	}
 	if (n < 0)
 	{
 		free(line);
@@ -197,14 +225,15 @@ cmd_logout(struct cli *cli, int argc, char **argv)
 	}
 	/*
 	 * The tokens go once the server revoked the session, or said it is no
-	 * longer valid (401: revoked or expired already).  Any other answer
+	 * longer valid (401: revoked or expired already, or its refresh token
+	 * refused).  Any other answer
 	 * (the server down, 503, 500) leaves the session alive there, so the
 	 * tokens are kept for another try.
 	 */
 	rc = api_call_status(cli, "POST", "/api/auth/logout", NULL, true, &out,
 						 &status);
 	json_decref(out);
-	if (rc != 0 && status != 401)
+	if (rc != 0 && status != 401 && !cli->session_dead)
 		return rc;
 	config_set_session(cli, NULL);
 	if (config_save(cli) != 0)
@@ -238,10 +267,15 @@ cmd_whoami(struct cli *cli, int argc, char **argv)
 	if (cli->json)
 		cli_print_json(out);
 	else
+	{
+		char a[128], b[128], c[128];
+
 		printf("%s (user %s, tier %s) on %s\n",
-			   json_string_value(json_object_get(out, "email")),
-			   json_string_value(json_object_get(out, "user_id")),
-			   json_string_value(json_object_get(out, "tier")), cli->server);
+			   cli_text(json_object_get(out, "email"), a, sizeof(a)),
+			   cli_text(json_object_get(out, "user_id"), b, sizeof(b)),
+			   cli_text(json_object_get(out, "tier"), c, sizeof(c)),
+			   cli->server);
+	}
 	json_decref(out);
 	return 0;
 }

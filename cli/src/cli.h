@@ -27,6 +27,7 @@ struct cli
 	bool		quiet;	 /* --quiet: no progress or success lines */
 	json_t	   *creds;	 /* the whole credentials file (owned) */
 	const char *command; /* the command's name ("env set"), for messages */
+	bool		session_dead; /* the server refused the refresh token */
 };
 
 /*

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -252,4 +253,70 @@ config_set_session(struct cli *cli, json_t *session)
 		json_object_set_new(s, cli->server, session);
 	else
 		json_object_del(s, cli->server);
+}
+
+/*
+ * config_lock: takes an exclusive lock on the credentials (flock on
+ * credentials.lock in their folder, made 0600), so that two cpub runs
+ * refreshing the same session one after the other see each other's
+ * tokens: a refresh token works once, and a reuse revokes the session.
+ * Returns the lock's descriptor for config_unlock, or -1 when it cannot be
+ * taken (reported; the caller goes on without).
+ */
+int
+config_lock(void)
+{
+	char *dir = config_dir();
+	char *path = NULL;
+	int	  fd = -1;
+
+	if (!dir)
+		return -1;
+	if (make_dirs(dir) != 0 || asprintf(&path, "%s/credentials.lock", dir) < 0)
+	{
+		path = NULL;
+		goto done;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX) != 0)
+	{
+		fprintf(stderr, "cpub: could not lock %s: %s\n", path,
+				strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+done:
+	free(path);
+	free(dir);
+	return fd;
+}
+
+/* config_unlock: releases config_lock's lock FD (may be -1). */
+void
+config_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * config_reload: reads the credentials file again into cli->creds (what
+ * another cpub run wrote meanwhile), releasing the old one: references
+ * into it (config_session's) are stale after.  Returns 0 or -1 (reported;
+ * cli->creds is then as it was).
+ */
+int
+config_reload(struct cli *cli)
+{
+	json_t *old = cli->creds;
+
+	cli->creds = NULL;
+	if (config_load(cli) != 0)
+	{
+		cli->creds = old;
+		return -1;
+	}
+	json_decref(old);
+	return 0;
 }

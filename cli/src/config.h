@@ -16,5 +16,8 @@ extern int	   config_load(struct cli *cli);
 extern int	   config_save(struct cli *cli);
 extern json_t *config_session(struct cli *cli);
 extern void	   config_set_session(struct cli *cli, json_t *session);
+extern int	   config_lock(void);
+extern void	   config_unlock(int fd);
+extern int	   config_reload(struct cli *cli);
 
 #endif

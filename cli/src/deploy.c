@@ -541,12 +541,17 @@ say_done(struct deploy *d, const char *what)
 	if (d->build_s > 0)
 		printf(" (built in %.1f s)", d->build_s);
 	putchar('\n');
+	/* The invoke name: an organization's function is ORG/NAME. */
 	if (active && endpoint)
-		printf("call it: cpub invoke %s   (or %s%s)\n", d->m.name,
-			   d->cli->server, endpoint);
+		printf("call it: cpub invoke %s%s%s   (or %s%s)\n",
+			   d->m.organization ? d->m.organization : "",
+			   d->m.organization ? "/" : "", d->m.name, d->cli->server,
+			   endpoint);
 	else if (!active)
-		printf("serve it with: cpub rollback %s %" JSON_INTEGER_FORMAT "\n",
-			   d->m.name,
+		printf("serve it with: cpub rollback %s%s%s %" JSON_INTEGER_FORMAT
+			   "\n",
+			   d->m.organization ? d->m.organization : "",
+			   d->m.organization ? "/" : "", d->m.name,
 			   json_integer_value(json_object_get(d->version, "version")));
 }
 

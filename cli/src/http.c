@@ -20,6 +20,7 @@
 #include "http.h"
 
 #define TOKEN_EXPIRED "28Q03"
+#define TOKEN_INVALID "28000"
 
 struct buffer
 {
@@ -155,8 +156,9 @@ send_once(struct cli *cli, const struct http_request *req, const char *token,
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, req->timeout);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	if (req->raw)
-		curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
+	/* The path as built: never a dot segment removed, so that a name
+	 * given as ".." cannot climb to another route (http_escape). */
+	curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
 	if (resp->headers)
@@ -280,40 +282,65 @@ http_print_error(struct cli *cli, const struct http_response *resp)
 }
 
 /*
- * refresh: trades the stored refresh token for new tokens and saves them.
- * Returns 0, or an exit code (reported).
+ * refresh: gets a working access token for cli->server after FAILED (the
+ * one the server refused) was refused: under the credentials' lock, the
+ * file is read again, and when another cpub run refreshed meanwhile its
+ * tokens are taken; otherwise the stored refresh token is traded for new
+ * tokens (POST /api/auth/refresh), which are saved.  cli->creds is
+ * replaced: the caller looks its session up again.  Returns 0, or an exit
+ * code (reported); *dead is set when the server refused the refresh
+ * token (the session is over: logout may forget it).
  */
 static int
-refresh(struct cli *cli, json_t *session)
+refresh(struct cli *cli, const char *failed, bool *dead)
 {
 	struct http_request	 req = {.method = "POST", .path = "/api/auth/refresh"};
-	struct http_response r;
+	struct http_response r = {0};
+	json_t				*session;
 	const char			*key;
+	const char			*now;
 	json_t				*value;
-	int					 rc;
+	int					 lock = config_lock();
+	int					 rc = 1;
 
+	*dead = false;
+	if (config_reload(cli) != 0)
+		goto done;
+	session = config_session(cli);
+	now = session ? json_string_value(json_object_get(session, "access_token"))
+				  : NULL;
+	if (now && strcmp(now, failed) != 0)
+	{
+		rc = 0; /* another run refreshed it */
+		goto done;
+	}
 	req.json = json_pack("{sO}", "refresh_token",
 						 json_object_get(session, "refresh_token"));
 	if (!req.json)
 	{
-		fprintf(stderr, "cpub: not logged in to %s (no refresh token)\n",
+		fprintf(stderr, "cpub: not logged in to %s (run: cpub login EMAIL)\n",
 				cli->server);
-		return EXIT_API;
+		rc = EXIT_API;
+		goto done;
 	}
 	rc = send_once(cli, &req, NULL, &r);
 	json_decref(req.json);
 	if (rc != 0)
-		return rc;
+		goto done;
 	if (r.status != 200 || !json_is_object(r.json))
+	{
+		*dead = r.status == 401;
 		rc = http_print_error(cli, &r);
+	}
 	else
 	{
 		json_object_foreach(r.json, key, value)
 			json_object_set(session, key, value);
-		if (config_save(cli) != 0)
-			rc = 1;
+		rc = config_save(cli) == 0 ? 0 : 1;
 	}
+done:
 	http_response_free(&r);
+	config_unlock(lock);
 	return rc;
 }
 
@@ -349,20 +376,36 @@ http_send(struct cli *cli, const struct http_request *req,
 			session
 				? json_string_value(json_object_get(session, "access_token"))
 				: NULL;
+		char *failed;
 
 		rc = send_once(cli, req, token, resp);
 		if (rc != 0)
 			return rc;
-		if (resp->status == 401 && session && attempt == 0 &&
-			strcmp(http_error_code(resp), TOKEN_EXPIRED) == 0)
+		/*
+		 * Expired (28Q03), or unknown (28000): the server forgets expired
+		 * access tokens after a while, and the refresh token may still be
+		 * good.  Once.
+		 */
+		if (resp->status != 401 || !session || !token || attempt > 0 ||
+			(strcmp(http_error_code(resp), TOKEN_EXPIRED) != 0 &&
+			 strcmp(http_error_code(resp), TOKEN_INVALID) != 0))
+			return 0;
+		failed = strdup(token);
+		if (!failed)
+			return 0;
+		http_response_free(resp);
+		rc = refresh(cli, failed, &cli->session_dead);
+		free(failed);
+		if (rc != 0)
+			return rc;
+		session = config_session(cli);
+		if (!session)
 		{
-			http_response_free(resp);
-			rc = refresh(cli, session);
-			if (rc != 0)
-				return rc;
-			continue;
+			fprintf(stderr,
+					"cpub: not logged in to %s (run: cpub login EMAIL)\n",
+					cli->server);
+			return EXIT_API;
 		}
-		return 0;
 	}
 }
 
@@ -418,7 +461,7 @@ api_call(struct cli *cli, const char *method, const char *path, json_t *body,
 
 /*
  * http_escape: S percent-encoded for a path segment or query value (all but
- * RFC 3986's unreserved characters).  Returns a malloc'd string (the
+ * RFC 3986's unreserved characters; "." and ".." whole).  Returns a malloc'd string (the
  * caller frees it), or NULL when out of memory (reported).
  */
 char *
@@ -433,9 +476,14 @@ http_escape(const char *s)
 		fprintf(stderr, "cpub: out of memory\n");
 		return NULL;
 	}
+	/* A segment "." or ".." is encoded whole, so that nothing on the way
+	 * takes it for a dot segment. */
+	bool dots = strspn(s, ".") == n && n <= 2;
+
 	for (const unsigned char *c = (const unsigned char *) s; *c; c++)
 	{
-		if (isalnum(*c) || *c == '-' || *c == '.' || *c == '_' || *c == '~')
+		if (isalnum(*c) || *c == '-' || (*c == '.' && !dots) || *c == '_' ||
+			*c == '~')
 			*p++ = (char) *c;
 		else
 			p += sprintf(p, "%%%02X", *c);

@@ -36,9 +36,11 @@ keys_id(const char *arg, char *buf, size_t size)
 /*
  * keys_print_secret: what create and roll show of KEY (the server's
  * function_key_secret) of function NAME; DONE says what happened
- * ("created", "rolled").
+ * ("created", "rolled").  Returns 0, or 1 when standard output could not
+ * take it (reported, naming the key: its secret is lost, so it should be
+ * revoked or rolled).
  */
-static void
+static int
 keys_print_secret(struct cli *cli, const json_t *key, const char *name,
 				  const char *done)
 {
@@ -62,9 +64,18 @@ keys_print_secret(struct cli *cli, const json_t *key, const char *name,
 								 sizeof(buf)));
 		printf("secret: %s\n", secret ? secret : "");
 	}
-	fflush(stdout);
+	if (fflush(stdout) != 0 || ferror(stdout))
+	{
+		fprintf(stderr,
+				"cpub: could not write the secret of key %s of function %s: "
+				"it is lost; revoke or roll the key\n",
+				cli_text(json_object_get(key, "key_id"), buf, sizeof(buf)),
+				name);
+		return 1;
+	}
 	fprintf(stderr, "cpub: the secret is shown only this once: keep it now; "
 					"it cannot be shown again\n");
+	return 0;
 }
 
 int
@@ -120,7 +131,7 @@ cmd_keys_create(struct cli *cli, int argc, char **argv)
 	rc = api_call(cli, "POST", path, body, true, &out);
 	if (rc != 0)
 		goto done;
-	keys_print_secret(cli, out, argv[optind], "created");
+	rc = keys_print_secret(cli, out, argv[optind], "created");
 done:
 	free(path);
 	json_decref(out);
@@ -247,7 +258,7 @@ cmd_keys_roll(struct cli *cli, int argc, char **argv)
 	rc = api_call(cli, "POST", path, NULL, true, &out);
 	if (rc != 0)
 		goto done;
-	keys_print_secret(cli, out, argv[optind], "rolled");
+	rc = keys_print_secret(cli, out, argv[optind], "rolled");
 done:
 	free(escaped);
 	free(path);

@@ -533,7 +533,16 @@ cmd_help(struct cli *cli, int argc, char **argv)
 		return 0;
 	}
 	c = find_command(argc - optind, argv + optind, &used);
-	if (c && optind + used == argc)
+	if (c && optind + used == argc && cli->json)
+	{
+		json_t *row =
+			json_pack("{s:s, s:s, s:s, s:s?}", "name", c->name, "usage",
+					  c->usage, "summary", c->summary, "help", c->help);
+
+		cli_print_json(row);
+		json_decref(row);
+	}
+	else if (c && optind + used == argc)
 		print_command_help(c);
 	else if (!c && optind + 1 == argc && is_group(argv[optind]))
 		print_group_help(stdout, argv[optind]);
@@ -564,7 +573,7 @@ cmd_version(struct cli *cli, int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	struct cli			  cli = {NULL, false, false, NULL, NULL};
+	struct cli			  cli = {NULL, false, false, NULL, NULL, false};
 	const struct command *cmd;
 	const char			 *server = getenv("CPUB_SERVER");
 	bool				  help = false;
@@ -603,6 +612,9 @@ main(int argc, char **argv)
 		if (i + 1 < argc && argv[i + 1][0] != '-')
 			return cli_usage_error(NULL, "unknown command %s %s", argv[i],
 								   argv[i + 1]);
+		for (int k = i + 1; k < argc; k++)
+			if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0)
+				help = true;
 		print_group_help(help ? stdout : stderr, argv[i]);
 		return help ? 0 : EXIT_USAGE;
 	}

@@ -28,6 +28,8 @@ cli_text(const json_t *value, char *buf, size_t size)
 {
 	char *dump;
 
+	if (!value)
+		return "-";
 	switch (json_typeof(value))
 	{
 		case JSON_STRING:

@@ -177,6 +177,31 @@ tap_ok $? "still mode 600 after the rewrite"
 grep -q '"path":"/api/auth/refresh".*"status":200' "$WORK/main.access"
 tap_ok $? "the server's access log has the refresh"
 
+# The server forgot the expired access token (purge_expired_sessions): it
+# is unknown now (28000), and the refresh token still works.
+q "DELETE FROM cpub.access_tokens" >/dev/null
+cpub whoami
+is_rc 0 "whoami after the access token was purged: refreshed and retried"
+grep -q '^ada@example.com ' <<<"$OUT"
+tap_ok $? "and it answers (got: $(one "$OUT"))"
+
+# Four runs at once with an expired token: one refreshes, under the lock
+# on the credentials, and the others take its tokens; a refresh token used
+# twice would revoke the session (28Q05).
+q "UPDATE cpub.access_tokens SET expires_at = now() - interval '1 minute'" >/dev/null
+for k in 1 2 3 4; do
+	"$CPUB" --server "$URL" whoami >"$WORK/race$k.out" 2>&1 </dev/null &
+done
+races=0
+for k in 1 2 3 4; do
+	wait -n && races=$((races + 1))
+done
+[ "$races" = 4 ] && ! grep -q 28Q05 "$WORK"/race*.out
+tap_ok $? "four concurrent runs after expiry all succeed (exit 0: $races of 4; $(one "$(cat "$WORK"/race*.out)"))"
+SID=$(jq -r --arg s "$URL" '.servers[$s].session_id' "$CREDS")
+[ "$(q "SELECT revoked_at IS NULL FROM cpub.sessions WHERE id = '$SID'")" = t ]
+tap_ok $? "and the session is still alive"
+
 # The refresh token also expired: refused, log in again.
 q "UPDATE cpub.access_tokens SET expires_at = now() - interval '1 minute'" >/dev/null
 q "UPDATE cpub.refresh_tokens SET expires_at = now() - interval '1 minute'" >/dev/null
@@ -214,8 +239,10 @@ is_rc 3 "whoami after logout: refused"
 cp "$WORK/creds.before" "$CREDS"
 cpub whoami
 is_rc 3 "the revoked session's tokens: API error"
-grep -q '^cpub: invalid access token (28000)' <<<"$ERR"
-tap_ok $? "the server refuses them (stderr: $(one "$ERR"))"
+# 28000 for the access token, then its refresh token refused too: the
+# error said is the refresh's.
+grep -q '^cpub: invalid refresh token (28Q04)' <<<"$ERR"
+tap_ok $? "the server refuses them, the refresh token too (stderr: $(one "$ERR"))"
 
 stop_cleanly main
 done_testing

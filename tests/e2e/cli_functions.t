@@ -373,6 +373,13 @@ cpub keys revoke hello 0123456789abcdef
 is_rc 3 "revoke an unknown key"
 err_has 'invocation key "0123456789abcdef" not found (P0002)' "it names the key"
 err_has 'of function "hello"' "and the hint names the function"
+# ".." is a key id like any other: it must never climb to the function's
+# own route (DELETE /api/functions/hello).
+cpub keys revoke hello ..
+is_rc 3 "revoke key \"..\": API error"
+err_has 'invocation key ".." not found (P0002)' "it is taken as a key id"
+[ "$(q "SELECT count(*) FROM cpub.functions WHERE name = 'hello' AND deleted_at IS NULL")" = 1 ]
+tap_ok $? "and the function is still there"
 cpub keys roll hello "$KEY1"
 is_rc 3 "roll a revoked key: API error"
 cpub keys revoke hello
