@@ -111,6 +111,8 @@ show_progress(void *arg, curl_off_t sent, curl_off_t total)
 
 	if (interrupted)
 		return 1;
+	if (!d->progress)
+		return 0;
 	if (total <= 0 || d->bar_done)
 		return 0;
 	frac = (double) sent / (double) total;
@@ -351,13 +353,14 @@ upload(struct deploy *d)
 	req.body = (const char *) d->pack.data;
 	req.body_len = d->pack.size;
 	req.content_type = "application/gzip";
-	if (d->progress)
-	{
-		d->t0 = t;
-		req.progress = show_progress;
-		req.progress_arg = d;
-	}
+	/* Always called, so that Ctrl-C stops the upload; it draws only on
+	 * a terminal. */
+	d->t0 = t;
+	req.progress = show_progress;
+	req.progress_arg = d;
 	rc = http_send(d->cli, &req, &r);
+	if (rc != 0 && interrupted)
+		return 130;
 	free(path);
 	if (rc != 0)
 		return rc;
@@ -756,6 +759,8 @@ cmd_deploy(struct cli *cli, int argc, char **argv)
 		printf("the build goes on: cpub versions %s shows it\n", d.m.name);
 	if (cli->json && d.version)
 	{
+		/* What the analysis let through: included secrets, risky calls. */
+		json_object_set_new(d.result, "analysis", analysis_json(report));
 		json_object_set(d.result, "function", d.function);
 		json_object_set(d.result, "version", d.version);
 		json_object_set_new(d.result, "files",

@@ -15,13 +15,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 
+#include "libarchive.h"
 #include "pack.h"
 #include "walk.h"
 
 #define READ_CHUNK (64 * 1024)
+
+
+/* libarchive, loaded by pack_folder (libarchive.c). */
+static const struct libarchive *la;
 
 /* Where libarchive's output goes. */
 struct sink
@@ -64,7 +67,7 @@ sink_write(struct archive *a, void *arg, const void *buf, size_t n)
 		if (grown == NULL)
 		{
 			s->oom = true;
-			archive_set_error(a, ENOMEM, "out of memory");
+			la->archive_set_error(a, ENOMEM, "out of memory");
 			return -1;
 		}
 		s->data = grown;
@@ -89,7 +92,7 @@ pack_sha256_hex(const void *data, size_t len, char out[PACK_SHA256_HEX])
 static const char *
 la_error(struct archive *a)
 {
-	const char *s = archive_error_string(a);
+	const char *s = la->archive_error_string(a);
 
 	return s ? s : "unknown error";
 }
@@ -101,7 +104,7 @@ la_error(struct archive *a)
 static struct archive *
 writer_new(struct sink *s, char **err)
 {
-	struct archive *a = archive_write_new();
+	struct archive *a = la->archive_write_new();
 
 	if (a == NULL)
 	{
@@ -113,19 +116,19 @@ writer_new(struct sink *s, char **err)
 	 * gzip header.  Names are written as their bytes (hdrcharset), not
 	 * converted from a locale.  No padding after the last block.
 	 */
-	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-		archive_write_set_format_option(a, "pax", "hdrcharset", "BINARY") !=
+	if (la->archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+		la->archive_write_set_format_option(a, "pax", "hdrcharset",
+											"BINARY") != ARCHIVE_OK ||
+		la->archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+		la->archive_write_set_filter_option(a, "gzip", "timestamp", NULL) !=
 			ARCHIVE_OK ||
-		archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
-		archive_write_set_filter_option(a, "gzip", "timestamp", NULL) !=
-			ARCHIVE_OK ||
-		archive_write_set_filter_option(a, "gzip", "compression-level", "6") !=
-			ARCHIVE_OK ||
-		archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-		archive_write_open(a, s, NULL, sink_write, NULL) != ARCHIVE_OK)
+		la->archive_write_set_filter_option(a, "gzip", "compression-level",
+											"6") != ARCHIVE_OK ||
+		la->archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+		la->archive_write_open(a, s, NULL, sink_write, NULL) != ARCHIVE_OK)
 	{
 		set_err(err, "could not set up libarchive: %s", la_error(a));
-		archive_write_free(a);
+		la->archive_write_free(a);
 		return NULL;
 	}
 	return a;
@@ -163,10 +166,10 @@ write_file(struct archive *a, struct archive_entry *e, const char *dir,
 		set_err(err, "%s changed while it was packed: no longer a file", full);
 		goto done;
 	}
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, (st.st_mode & S_IXUSR) ? 0755 : 0644);
-	archive_entry_set_size(e, st.st_size);
-	if (archive_write_header(a, e) != ARCHIVE_OK)
+	la->archive_entry_set_filetype(e, AE_IFREG);
+	la->archive_entry_set_perm(e, (st.st_mode & S_IXUSR) ? 0755 : 0644);
+	la->archive_entry_set_size(e, st.st_size);
+	if (la->archive_write_header(a, e) != ARCHIVE_OK)
 	{
 		set_err(err, "could not pack %s: %s", path, la_error(a));
 		goto done;
@@ -190,7 +193,7 @@ write_file(struct archive *a, struct archive_entry *e, const char *dir,
 		}
 		if (n == 0)
 			break;
-		if (archive_write_data(a, buf, (size_t) n) != n)
+		if (la->archive_write_data(a, buf, (size_t) n) != n)
 		{
 			set_err(err, "could not pack %s: %s", path, la_error(a));
 			goto done;
@@ -214,7 +217,7 @@ static int
 write_entries(struct archive *a, const char *dir, const struct walk *w,
 			  struct pack_archive *out, char **err)
 {
-	struct archive_entry *e = archive_entry_new();
+	struct archive_entry *e = la->archive_entry_new();
 	int					  rc = -1;
 
 	if (e == NULL)
@@ -226,18 +229,18 @@ write_entries(struct archive *a, const char *dir, const struct walk *w,
 	{
 		const struct walk_entry *we = &w->entries[i];
 
-		archive_entry_clear(e);
-		archive_entry_set_pathname(e, we->path);
-		archive_entry_set_uid(e, 0);
-		archive_entry_set_gid(e, 0);
-		archive_entry_set_mtime(e, 0, 0);
+		la->archive_entry_clear(e);
+		la->archive_entry_set_pathname(e, we->path);
+		la->archive_entry_set_uid(e, 0);
+		la->archive_entry_set_gid(e, 0);
+		la->archive_entry_set_mtime(e, 0, 0);
 		switch (we->kind)
 		{
 			case WALK_DIR:
-				archive_entry_set_filetype(e, AE_IFDIR);
-				archive_entry_set_perm(e, 0755);
-				archive_entry_set_size(e, 0);
-				if (archive_write_header(a, e) != ARCHIVE_OK)
+				la->archive_entry_set_filetype(e, AE_IFDIR);
+				la->archive_entry_set_perm(e, 0755);
+				la->archive_entry_set_size(e, 0);
+				if (la->archive_write_header(a, e) != ARCHIVE_OK)
 				{
 					set_err(err, "could not pack %s: %s", we->path,
 							la_error(a));
@@ -263,7 +266,7 @@ write_entries(struct archive *a, const char *dir, const struct walk *w,
 	rc = 0;
 
 done:
-	archive_entry_free(e);
+	la->archive_entry_free(e);
 	return rc;
 }
 
@@ -287,6 +290,9 @@ pack_folder(const char *dir, const struct manifest *m,
 		goto done;
 	}
 	crypto_hash_sha256_init(&s.sha);
+	la = libarchive_load(err);
+	if (!la)
+		goto done;
 	if (walk_folder(dir, m->exclude, m->nexclude, &w, err) != 0)
 		goto done;
 	a = writer_new(&s, err);
@@ -294,7 +300,7 @@ pack_folder(const char *dir, const struct manifest *m,
 		goto done;
 	if (write_entries(a, dir, &w, out, err) != 0)
 		goto done;
-	if (archive_write_close(a) != ARCHIVE_OK)
+	if (la->archive_write_close(a) != ARCHIVE_OK)
 	{
 		set_err(err, "could not finish the archive: %s", la_error(a));
 		goto done;
@@ -323,7 +329,7 @@ pack_folder(const char *dir, const struct manifest *m,
 
 done:
 	if (a != NULL)
-		archive_write_free(a);
+		la->archive_write_free(a);
 	walk_free(&w);
 	free(s.data);
 	if (rc < 0)
