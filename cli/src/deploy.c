@@ -714,6 +714,18 @@ cmd_deploy(struct cli *cli, int argc, char **argv)
 		rc = rc == PACK_REFUSED ? EXIT_ANALYSIS : 1;
 		goto done;
 	}
+	/* The pack walks the folder again: a file that came or went since
+	 * the analysis (an editor saving a .env) was not looked at. */
+	if (d.pack.files != report->files || d.pack.folders != report->folders ||
+		d.pack.unpacked_bytes != report->bytes)
+	{
+		fprintf(stderr,
+				"cpub: the folder changed while it was checked "
+				"(%u files then, %u now): run cpub deploy again\n",
+				(unsigned) report->files, (unsigned) d.pack.files);
+		rc = EXIT_ANALYSIS;
+		goto done;
+	}
 	rc = 1;
 	d.ref = manifest_ref(&d.m);
 	if (!d.ref)
