@@ -197,6 +197,14 @@ send_once(struct cli *cli, const struct http_request *req, const char *token,
 	{
 		if (cc == CURLE_ABORTED_BY_CALLBACK)
 			fprintf(stderr, "cpub: interrupted\n");
+		else if (cli->json)
+		{
+			char message[512];
+
+			snprintf(message, sizeof(message), "could not connect to %s: %s",
+					 cli->server, curl_easy_strerror(cc));
+			cli_print_local_error("connect", message);
+		}
 		else
 			fprintf(stderr, "cpub: could not connect to %s: %s\n", cli->server,
 					curl_easy_strerror(cc));
@@ -281,6 +289,20 @@ http_print_error(struct cli *cli, const struct http_response *resp)
 	return EXIT_API;
 }
 
+/* not_logged_in: says that there is no session for cli->server. */
+static void
+not_logged_in(struct cli *cli)
+{
+	char message[512];
+
+	snprintf(message, sizeof(message),
+			 "not logged in to %s (run: cpub login EMAIL)", cli->server);
+	if (cli->json)
+		cli_print_local_error("not_logged_in", message);
+	else
+		fprintf(stderr, "cpub: %s\n", message);
+}
+
 /*
  * refresh: gets a working access token for cli->server after FAILED (the
  * one the server refused) was refused: under the credentials' lock, the
@@ -318,8 +340,7 @@ refresh(struct cli *cli, const char *failed, bool *dead)
 						 json_object_get(session, "refresh_token"));
 	if (!req.json)
 	{
-		fprintf(stderr, "cpub: not logged in to %s (run: cpub login EMAIL)\n",
-				cli->server);
+		not_logged_in(cli);
 		rc = EXIT_API;
 		goto done;
 	}
@@ -364,9 +385,7 @@ http_send(struct cli *cli, const struct http_request *req,
 		session = config_session(cli);
 		if (!session)
 		{
-			fprintf(stderr,
-					"cpub: not logged in to %s (run: cpub login EMAIL)\n",
-					cli->server);
+			not_logged_in(cli);
 			return EXIT_API;
 		}
 	}
@@ -401,9 +420,7 @@ http_send(struct cli *cli, const struct http_request *req,
 		session = config_session(cli);
 		if (!session)
 		{
-			fprintf(stderr,
-					"cpub: not logged in to %s (run: cpub login EMAIL)\n",
-					cli->server);
+			not_logged_in(cli);
 			return EXIT_API;
 		}
 	}

@@ -357,6 +357,16 @@ cli_usage_error(struct cli *cli, const char *fmt, ...)
 		cli && cli->command ? find_by_name(cli->command) : NULL;
 	va_list ap;
 
+	if (cli && cli->json)
+	{
+		char message[512];
+
+		va_start(ap, fmt);
+		vsnprintf(message, sizeof(message), fmt, ap);
+		va_end(ap);
+		cli_print_local_error("usage", message);
+		return EXIT_USAGE;
+	}
 	fputs("cpub: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -597,9 +607,9 @@ main(int argc, char **argv)
 		else if (strncmp(a, "--server=", 9) == 0)
 			server = a + 9;
 		else if (strcmp(a, "--server") == 0)
-			return cli_usage_error(NULL, "--server needs a URL");
+			return cli_usage_error(&cli, "--server needs a URL");
 		else
-			return cli_usage_error(NULL, "unknown option %s", a);
+			return cli_usage_error(&cli, "unknown option %s", a);
 	}
 	if (i == argc)
 	{
@@ -610,7 +620,7 @@ main(int argc, char **argv)
 	if (!cmd && is_group(argv[i]))
 	{
 		if (i + 1 < argc && argv[i + 1][0] != '-')
-			return cli_usage_error(NULL, "unknown command %s %s", argv[i],
+			return cli_usage_error(&cli, "unknown command %s %s", argv[i],
 								   argv[i + 1]);
 		for (int k = i + 1; k < argc; k++)
 			if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0)
@@ -619,7 +629,7 @@ main(int argc, char **argv)
 		return help ? 0 : EXIT_USAGE;
 	}
 	if (!cmd)
-		return cli_usage_error(NULL, "unknown command %s", argv[i]);
+		return cli_usage_error(&cli, "unknown command %s", argv[i]);
 	if (help)
 	{
 		print_command_help(cmd);

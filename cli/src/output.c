@@ -95,3 +95,20 @@ cli_print_table(const json_t *rows, const struct column *columns)
 			   c + 1 < ncol ? "  " : "\n");
 	}
 }
+
+/*
+ * cli_print_local_error: with --json, an error of cpub's own (not the
+ * server's) as one line on standard error, in the shape of the API's:
+ * {"error": {"code": CODE, "message": MESSAGE}}.  CODE is "usage",
+ * "connect" or "not_logged_in".
+ */
+void
+cli_print_local_error(const char *code, const char *message)
+{
+	json_t *e =
+		json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+
+	json_dumpf(e, stderr, JSON_COMPACT | JSON_SORT_KEYS);
+	fputc('\n', stderr);
+	json_decref(e);
+}
