@@ -159,6 +159,25 @@ RC=$?
 [ "$RC" = 3 ] && grep -q 'not logged in to http://127.0.0.1:1' <<<"$OUT"
 tap_ok $? "CPUB_SERVER wins over the default one (exit $RC: $OUT)"
 
+# --- errors with --json: one JSON line on stderr, in the API's shape -------------------------
+
+ERR=$("$CPUB" --json --server "$URL" bogus 2>&1 >/dev/null)
+RC=$?
+[ "$RC" = 2 ] && jq -e '.error.code == "usage" and (.error.message | test("unknown command bogus"))' <<<"$ERR" >/dev/null
+tap_ok $? "--json: a usage error is JSON on stderr (exit $RC: $ERR)"
+ERR=$("$CPUB" --json --server http://127.0.0.1:1 whoami 2>&1 >/dev/null)
+RC=$?
+[ "$RC" = 3 ] && jq -e '.error.code == "not_logged_in"' <<<"$ERR" >/dev/null
+tap_ok $? "--json: not logged in is JSON on stderr (exit $RC: $ERR)"
+# The session copied under a server that is down: cpub cannot connect.
+cp "$CREDS" "$WORK/creds.saved"
+jq --arg s "$URL" '.servers["http://127.0.0.1:1"] = .servers[$s]' "$WORK/creds.saved" >"$CREDS"
+ERR=$("$CPUB" --json --server http://127.0.0.1:1 whoami 2>&1 >/dev/null)
+RC=$?
+cp "$WORK/creds.saved" "$CREDS"
+[ "$RC" = 4 ] && jq -e '.error.code == "connect"' <<<"$ERR" >/dev/null
+tap_ok $? "--json: cannot connect is JSON on stderr (exit $RC: $ERR)"
+
 # --- an expired access token is refreshed --------------------------------------------------------
 
 q "UPDATE cpub.access_tokens SET expires_at = now() - interval '1 minute'" >/dev/null
