@@ -256,6 +256,68 @@ http_error_code(const struct http_response *resp)
 }
 
 /*
+ * The SQL functions the server's hints name (they are written for psql and
+ * the HTTP API), and the cpub commands that do the same, for hints said to
+ * people.  The function's argument list, if the hint gives one, goes too.
+ */
+static const struct
+{
+	const char *sql;
+	const char *command;
+} hint_commands[] = {
+	{"cpub_api.function_versions", "cpub versions NAME"},
+	{"cpub_api.function_list", "cpub list"},
+	{"cpub_api.function_env_unset", "cpub env unset"},
+	{"cpub_api.function_env_list", "cpub env list NAME"},
+	{"cpub_api.function_key_list", "cpub keys list NAME"},
+	{"cpub_api.function_key_create", "cpub keys create"},
+	{"cpub_api.function_invoke", "cpub invoke --async"},
+	{"cpub_api.invoke", "cpub invoke"},
+	{"cpub_api.my_organizations", "cpub org list"},
+	{"cpub_api.early_access_status", "cpub early-access status"},
+	{"cpub_api.early_access_request", "cpub early-access request"},
+	{"organization_set_role", "cpub org role"},
+	{NULL, NULL}};
+
+/*
+ * print_hint: "hint: HINT" on standard error, the SQL functions it names
+ * said as cpub commands (hint_commands).
+ */
+static void
+print_hint(const char *hint)
+{
+	fputs("hint: ", stderr);
+	while (*hint)
+	{
+		size_t i;
+		size_t n = 0;
+
+		for (i = 0; hint_commands[i].sql; i++)
+		{
+			n = strlen(hint_commands[i].sql);
+			if (strncmp(hint, hint_commands[i].sql, n) == 0 &&
+				!(isalnum((unsigned char) hint[n]) || hint[n] == '_'))
+				break;
+		}
+		if (!hint_commands[i].sql)
+		{
+			fputc(*hint++, stderr);
+			continue;
+		}
+		fputs(hint_commands[i].command, stderr);
+		hint += n;
+		if (*hint == '(')
+		{
+			const char *close = strchr(hint, ')');
+
+			if (close)
+				hint = close + 1;
+		}
+	}
+	fputc('\n', stderr);
+}
+
+/*
  * http_print_error: an error reply on standard error: "cpub: MESSAGE
  * (CODE)", its detail and its hint, or with --json the reply's {"error":
  * ...} with its "status".  Returns EXIT_API.
@@ -285,7 +347,7 @@ http_print_error(struct cli *cli, const struct http_response *resp)
 	if (detail && !cli->quiet && !cli->json)
 		fprintf(stderr, "detail: %s\n", detail);
 	if (hint && !cli->quiet && !cli->json)
-		fprintf(stderr, "hint: %s\n", hint);
+		print_hint(hint);
 	return EXIT_API;
 }
 

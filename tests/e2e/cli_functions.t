@@ -373,6 +373,7 @@ cpub keys revoke hello 0123456789abcdef
 is_rc 3 "revoke an unknown key"
 err_has 'invocation key "0123456789abcdef" not found (P0002)' "it names the key"
 err_has 'of function "hello"' "and the hint names the function"
+err_has 'hint: cpub keys list NAME lists the keys' "said as a cpub command, not a SQL function"
 # ".." is a key id like any other: it must never climb to the function's
 # own route (DELETE /api/functions/hello).
 cpub keys revoke hello ..
