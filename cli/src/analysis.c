@@ -37,13 +37,16 @@ struct secret_name
 
 /* clang-format off */
 static const struct secret_name SECRET_NAMES[] = {
-	{".env",				"an environment file"},
-	{".env.*",				"an environment file"},
+	/* Every .env name, .env.example too: include ships one on purpose. */
+	{".env*",				"an environment file"},
 	{"*.pem",				"a PEM key or certificate"},
 	{"*.key",				"a private key file"},
 	{"*.p12",				"a PKCS #12 key store"},
 	{"*.pfx",				"a PKCS #12 key store"},
 	{"*.kdbx",				"a KeePass database"},
+	{"*.jks",				"a Java key store"},
+	{"*.keystore",			"a Java key store"},
+	{"*.ppk",				"a PuTTY private key"},
 	{"id_rsa",				"an SSH private key"},
 	{"id_rsa.*",			"an SSH private key"},
 	{"id_dsa",				"an SSH private key"},
@@ -59,6 +62,15 @@ static const struct secret_name SECRET_NAMES[] = {
 	{"credentials",			"a credentials file"},
 	{"credentials.json",	"a credentials file"},
 	{".aws/credentials",	"AWS credentials"},
+	{".pgpass",				"a credentials file"},
+	{".my.cnf",				"a credentials file"},
+	{".htpasswd",			"a password file"},
+	{"*.tfvars",			"Terraform variables"},
+	{"secrets.yaml",		"a secrets file"},
+	{"secrets.yml",			"a secrets file"},
+	{"secrets.json",		"a secrets file"},
+	{".docker/config.json",	"Docker registry credentials"},
+	{".kube/config",		"a Kubernetes config"},
 };
 /* clang-format on */
 
@@ -744,9 +756,9 @@ source_kind_of(const char *runtime, const char *path, const char *head,
 }
 
 /*
- * check_file: the secrets and risky calls of the regular file E: its head
- * searched for a private key, then all of it (up to a cap) for calls when
- * it is a source file of the runtime.
+ * check_file: the secrets and risky calls of the regular file E: all of it
+ * (up to ANALYSIS_CODE_SCAN_BYTES, as big as the walk saw it) searched for
+ * a private key, and for calls when it is a source file of the runtime.
  */
 static int
 check_file(struct run *run, const struct walk_entry *e)
@@ -757,7 +769,12 @@ check_file(struct run *run, const struct walk_entry *e)
 	size_t					  len;
 	int						  rc = -1;
 
-	if (read_head(run, e->path, ANALYSIS_SECRET_SCAN_BYTES, &text, &len) != 0)
+	/* The whole file, up to the cap: a key block may come after anything. */
+	if (read_head(run, e->path,
+				  e->size < ANALYSIS_CODE_SCAN_BYTES
+					  ? (size_t) e->size
+					  : ANALYSIS_CODE_SCAN_BYTES,
+				  &text, &len) != 0)
 		goto done;
 	if (reason == NULL && analysis_has_private_key(text, len))
 		reason = "holds a private key";
@@ -768,13 +785,6 @@ check_file(struct run *run, const struct walk_entry *e)
 	{
 		rc = 0;
 		goto done;
-	}
-	if (len == ANALYSIS_SECRET_SCAN_BYTES)
-	{
-		free(text);
-		if (read_head(run, e->path, ANALYSIS_CODE_SCAN_BYTES, &text, &len) !=
-			0)
-			goto done;
 	}
 	rc = scan_code(run, k, e->path, text, len);
 

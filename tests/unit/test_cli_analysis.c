@@ -505,6 +505,22 @@ test_secret_names(void)
 		"config/.env",
 		".env.production",
 		".ENV",
+		".envrc",
+		".env-local",
+		".env_production",
+		".env.example",
+		"store.jks",
+		"app.keystore",
+		"putty.ppk",
+		".pgpass",
+		".my.cnf",
+		".htpasswd",
+		"prod.tfvars",
+		"secrets.yaml",
+		"deploy/secrets.yml",
+		"secrets.json",
+		".docker/config.json",
+		"home/.kube/config",
 		"server.pem",
 		"certs/server.key",
 		"store.p12",
@@ -526,12 +542,15 @@ test_secret_names(void)
 		"home/.aws/credentials",
 	};
 	static const char *not_secrets[] = {
-		"id_rsa.pub",	  "env.c",
-		"environment.py", "key.c",
-		"keys/readme.md", "monkey",
-		"my.env.c",		  "credentials.py",
-		"server.pem.txt", "aws/credentials.md",
-		"id_rsa_test.c",
+		"id_rsa.pub",		  "env.c",
+		"environment.py",	  "key.c",
+		"keys/readme.md",	  "monkey",
+		"my.env.c",			  "credentials.py",
+		"server.pem.txt",	  "aws/credentials.md",
+		"id_rsa_test.c",	  "environment",
+		"docker/config.json", "kube/config",
+		"config.json",		  "my.cnf",
+		"secrets.py",		  "tfvars.md",
 	};
 	bool all = true;
 
@@ -679,6 +698,24 @@ test_secret_files(void)
 	text = r ? printed(r, false, true) : NULL;
 	is_str(text, "", "  but not with --quiet");
 	free(text);
+	analysis_free(r);
+	free(dir);
+
+	/* A key block after 70 KB of padding: the whole file is searched. */
+	dir = fresh("secrets-far");
+	{
+		size_t pad = 70 * 1024;
+		char  *big = malloc(pad + 64);
+
+		memset(big, 'x', pad);
+		strcpy(big + pad, "\n-----BEGIN PRIVATE KEY-----\nMII\n");
+		put(dir, "main.c", "int x;\n", 0644);
+		put(dir, "data/blob.txt", big, 0644);
+		free(big);
+	}
+	r = analyse(dir, C_MANIFEST, NULL);
+	is_str(secret_list(r), "data/blob.txt",
+		   "a key block after 70 KB of padding is found");
 	analysis_free(r);
 	free(dir);
 }
