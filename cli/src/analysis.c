@@ -10,8 +10,10 @@
  *	  comments blanked out (and, in C and Python, their string literals):
  *	  a call in a comment or a message is not a call.  A match is a whole
  *	  word ("system(" is not in "my_system(", "socket" not in "websocket")
- *	  and, for a call, the word followed by "(".  This is early feedback,
- *	  not a parser: the sandbox is the real guard.
+ *	  and, for a call, the word followed by "(" (in C also by ")", ";" or
+ *	  ",": the function taken as a value).  A Python f-string's {...} parts
+ *	  are code and stay; "from os import system" names os.system.  This is
+ *	  early feedback, not a parser: the sandbox is the real guard.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,13 +39,16 @@ struct secret_name
 
 /* clang-format off */
 static const struct secret_name SECRET_NAMES[] = {
-	{".env",				"an environment file"},
-	{".env.*",				"an environment file"},
+	/* Every .env name, .env.example too: include ships one on purpose. */
+	{".env*",				"an environment file"},
 	{"*.pem",				"a PEM key or certificate"},
 	{"*.key",				"a private key file"},
 	{"*.p12",				"a PKCS #12 key store"},
 	{"*.pfx",				"a PKCS #12 key store"},
 	{"*.kdbx",				"a KeePass database"},
+	{"*.jks",				"a Java key store"},
+	{"*.keystore",			"a Java key store"},
+	{"*.ppk",				"a PuTTY private key"},
 	{"id_rsa",				"an SSH private key"},
 	{"id_rsa.*",			"an SSH private key"},
 	{"id_dsa",				"an SSH private key"},
@@ -59,6 +64,15 @@ static const struct secret_name SECRET_NAMES[] = {
 	{"credentials",			"a credentials file"},
 	{"credentials.json",	"a credentials file"},
 	{".aws/credentials",	"AWS credentials"},
+	{".pgpass",				"a credentials file"},
+	{".my.cnf",				"a credentials file"},
+	{".htpasswd",			"a password file"},
+	{"*.tfvars",			"Terraform variables"},
+	{"secrets.yaml",		"a secrets file"},
+	{"secrets.yml",			"a secrets file"},
+	{"secrets.json",		"a secrets file"},
+	{".docker/config.json",	"Docker registry credentials"},
+	{".kube/config",		"a Kubernetes config"},
 };
 /* clang-format on */
 
@@ -128,6 +142,7 @@ struct source_kind
 	const char *patterns[3];	/* file names (fnmatch) */
 	const char *word_chars;		/* besides letters and digits */
 	const char *no_word_before; /* a word does not start after these */
+	const char *value_ends;		/* after a call's word: used as a value */
 	void (*blank)(char *text, size_t len);
 };
 
@@ -136,12 +151,13 @@ static void blank_python(char *text, size_t len);
 static void blank_shell(char *text, size_t len);
 
 static const struct source_kind SOURCES[] = {
-	/* "s.connect(" and "p->fork(" are members, not the libc calls. */
-	{"c", {"*.c", "*.h", NULL}, "_", ".>", blank_c},
+	/* "s.connect(" and "p->fork(" are members, not the libc calls;
+	 * "= system;", "(system)(" and "f(popen, x)" take the function itself. */
+	{"c", {"*.c", "*.h", NULL}, "_", ".>", ");,", blank_c},
 	/* "df.eval(" is a method, not the built-in. */
-	{"python", {"*.py", NULL}, "_", ".", blank_python},
+	{"python", {"*.py", NULL}, "_", ".", "", blank_python},
 	/* "ssh-keygen", "$nc" and ".curlrc" are not the commands. */
-	{"shell", {"*.sh", NULL}, "_-.", "$", blank_shell},
+	{"shell", {"*.sh", NULL}, "_-.", "$", "", blank_shell},
 };
 
 /* The report being built, and the messages of one run. */
@@ -480,11 +496,46 @@ blank_c(char *t, size_t len)
 	}
 }
 
+static bool
+is_word_char(char c, const char *extra)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		   (c >= '0' && c <= '9') || (c != '\0' && strchr(extra, c) != NULL);
+}
+
+/*
+ * f_prefix: whether the string whose quote is at T[I] is an f-string: the
+ * letters just before it (a prefix such as f, rf, Fr) hold an f.
+ */
+static bool
+f_prefix(const char *t, size_t i)
+{
+	bool   f = false;
+	size_t j = i;
+
+	while (j > 0 && i - j < 2 && t[j - 1] != '\0' &&
+		   strchr("rRbBuUfF", t[j - 1]) != NULL)
+	{
+		if (t[j - 1] == 'f' || t[j - 1] == 'F')
+			f = true;
+		j--;
+	}
+	/* The prefix is a word of its own: "elif'" is not an f-string. */
+	return f && (j == 0 || !is_word_char(t[j - 1], "_"));
+}
+
+/*
+ * blank_python: comments and string literals, but the {...} parts of an
+ * f-string are code and stay (a string inside them goes, as any other).
+ */
 static void
 blank_python(char *t, size_t len)
 {
-	char quote = '\0';	 /* the string's quote, '\0' outside one */
-	bool triple = false; /* three quotes */
+	char quote = '\0';	  /* the string's quote, '\0' outside one */
+	bool triple = false;  /* three quotes */
+	bool fstring = false; /* an f-string */
+	int	 depth = 0;		  /* in an f-string, the {...} depth */
+	char inner = '\0';	  /* in {...}, a string's quote */
 
 	for (size_t i = 0; i < len; i++)
 	{
@@ -500,6 +551,8 @@ blank_python(char *t, size_t len)
 			else if (c == '"' || c == '\'')
 			{
 				quote = c;
+				fstring = f_prefix(t, i);
+				depth = 0;
 				triple = i + 2 < len && t[i + 1] == c && t[i + 2] == c;
 				t[i] = ' ';
 				if (triple)
@@ -510,8 +563,54 @@ blank_python(char *t, size_t len)
 			}
 			continue;
 		}
+		if (depth > 0)
+		{
+			/* Code inside an f-string's {...}. */
+			if (inner != '\0')
+			{
+				if (c == inner || c == '\n')
+					inner = '\0';
+				if (c != '\n')
+					t[i] = ' ';
+			}
+			else if ((c == '"' || c == '\'') && c != quote)
+			{
+				inner = c;
+				t[i] = ' ';
+			}
+			else if (c == '{')
+				depth++;
+			else if (c == '}')
+			{
+				depth--;
+				t[i] = ' ';
+			}
+			else if (c == '\n' && !triple)
+			{
+				depth = 0; /* not closed on its line */
+				quote = '\0';
+			}
+			else if (c == quote)
+			{
+				/* The string ends inside {...}: broken, end both. */
+				depth = 0;
+				i--;
+			}
+			continue;
+		}
 		/* In a string. */
-		if (c == '\\' && i + 1 < len)
+		if (fstring && c == '{' && i + 1 < len && t[i + 1] == '{')
+		{
+			t[i++] = ' ';
+			t[i] = ' ';
+		}
+		else if (fstring && c == '{')
+		{
+			depth = 1;
+			inner = '\0';
+			t[i] = ' ';
+		}
+		else if (c == '\\' && i + 1 < len)
 		{
 			t[i++] = ' ';
 			if (t[i] != '\n')
@@ -570,13 +669,6 @@ blank_shell(char *t, size_t len)
 	}
 }
 
-static bool
-is_word_char(char c, const char *extra)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		   (c >= '0' && c <= '9') || (c != '\0' && strchr(extra, c) != NULL);
-}
-
 /*
  * risky_match: whether the pattern P matches at LINE + AT, within a line
  * of LEN bytes, for a source of kind K.
@@ -599,7 +691,51 @@ risky_match(const struct risky_pattern *p, const struct source_kind *k,
 		return true;
 	while (end < len && (line[end] == ' ' || line[end] == '\t'))
 		end++;
-	return end < len && line[end] == '(';
+	return end < len &&
+		   (line[end] == '(' || strchr(k->value_ends, line[end]) != NULL);
+}
+
+/*
+ * python_from_import: whether LINE (LEN bytes) is "from MODULE import ..."
+ * naming NAME, for the pattern "MODULE.NAME" (P, PLEN bytes): "from os
+ * import system, popen" takes os.system.  One line only: a list in
+ * parentheses over several lines is not followed.
+ */
+static bool
+python_from_import(const char *p, size_t plen, const char *line, size_t len)
+{
+	const char *dot = memchr(p, '.', plen);
+	size_t		mlen;
+	size_t		nlen;
+	size_t		i = 0;
+
+	if (dot == NULL)
+		return false;
+	mlen = (size_t) (dot - p);
+	nlen = plen - mlen - 1;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (len - i < 5 || memcmp(line + i, "from", 4) != 0 ||
+		(line[i + 4] != ' ' && line[i + 4] != '\t'))
+		return false;
+	i += 4;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (len - i <= mlen || memcmp(line + i, p, mlen) != 0 ||
+		(line[i + mlen] != ' ' && line[i + mlen] != '\t'))
+		return false;
+	i += mlen;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (len - i < 7 || memcmp(line + i, "import", 6) != 0 ||
+		is_word_char(line[i + 6], "_"))
+		return false;
+	for (i += 6; i + nlen <= len; i++)
+		if (memcmp(line + i, dot + 1, nlen) == 0 &&
+			!is_word_char(line[i - 1], "_.") &&
+			(i + nlen == len || !is_word_char(line[i + nlen], "_")))
+			return true;
+	return false;
 }
 
 /* add_risky: PATTERN at PATH:LINENO. */
@@ -661,6 +797,13 @@ scan_code(struct run *run, const struct source_kind *k, const char *path,
 
 			if (strcmp(p->runtime, k->runtime) != 0)
 				continue;
+			if (strcmp(k->runtime, "python") == 0 &&
+				python_from_import(p->pattern, plen, line, llen))
+			{
+				if (add_risky(run, path, lineno, i) != 0)
+					return -1;
+				continue;
+			}
 			while ((at = memmem(at, llen - (size_t) (at - line), p->pattern,
 								plen)) != NULL)
 			{
@@ -744,9 +887,9 @@ source_kind_of(const char *runtime, const char *path, const char *head,
 }
 
 /*
- * check_file: the secrets and risky calls of the regular file E: its head
- * searched for a private key, then all of it (up to a cap) for calls when
- * it is a source file of the runtime.
+ * check_file: the secrets and risky calls of the regular file E: all of it
+ * (up to ANALYSIS_CODE_SCAN_BYTES, as big as the walk saw it) searched for
+ * a private key, and for calls when it is a source file of the runtime.
  */
 static int
 check_file(struct run *run, const struct walk_entry *e)
@@ -757,7 +900,12 @@ check_file(struct run *run, const struct walk_entry *e)
 	size_t					  len;
 	int						  rc = -1;
 
-	if (read_head(run, e->path, ANALYSIS_SECRET_SCAN_BYTES, &text, &len) != 0)
+	/* The whole file, up to the cap: a key block may come after anything. */
+	if (read_head(run, e->path,
+				  e->size < ANALYSIS_CODE_SCAN_BYTES
+					  ? (size_t) e->size
+					  : ANALYSIS_CODE_SCAN_BYTES,
+				  &text, &len) != 0)
 		goto done;
 	if (reason == NULL && analysis_has_private_key(text, len))
 		reason = "holds a private key";
@@ -768,13 +916,6 @@ check_file(struct run *run, const struct walk_entry *e)
 	{
 		rc = 0;
 		goto done;
-	}
-	if (len == ANALYSIS_SECRET_SCAN_BYTES)
-	{
-		free(text);
-		if (read_head(run, e->path, ANALYSIS_CODE_SCAN_BYTES, &text, &len) !=
-			0)
-			goto done;
 	}
 	rc = scan_code(run, k, e->path, text, len);
 

@@ -51,9 +51,8 @@
 #define ANALYSIS_MAX_PATH_LEN	 1024
 #define ANALYSIS_MAX_DEPTH		 32
 
-/* How much of each file is searched for a private key block. */
-#define ANALYSIS_SECRET_SCAN_BYTES (64 * 1024)
-/* How much of each source file is searched for risky calls. */
+/* How much of each file is searched for a private key block, and of each
+ * source file for risky calls. */
 #define ANALYSIS_CODE_SCAN_BYTES (8 * 1024 * 1024)
 
 /* What the deploy's command line adds to the manifest. */

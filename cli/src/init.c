@@ -228,11 +228,13 @@ folder_is_empty(const char *path)
 }
 
 /*
- * write_new: the file DIR/NAME with TEXT and MODE, made only if it does
- * not exist.  0, or -1 (reported; a file made is removed).
+ * write_new: the file NAME in the folder DIRFD (DIR, for messages) with
+ * TEXT and MODE, made only if it does not exist (O_EXCL) and never through
+ * a link (O_NOFOLLOW).  0, or -1 (reported; a file made is removed).
  */
 static int
-write_new(const char *dir, const char *name, const char *text, mode_t mode)
+write_new(int dirfd, const char *dir, const char *name, const char *text,
+		  mode_t mode)
 {
 	char  *path = NULL;
 	size_t len = strlen(text);
@@ -247,8 +249,8 @@ write_new(const char *dir, const char *name, const char *text, mode_t mode)
 		fprintf(stderr, "cpub: out of memory\n");
 		goto done;
 	}
-	fd =
-		open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	fd = openat(dirfd, name,
+				O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 	{
 		fprintf(stderr, "cpub: could not create %s: %s\n", path,
@@ -280,7 +282,7 @@ done:
 	if (fd >= 0)
 		close(fd);
 	if (rc != 0 && made)
-		unlink(path);
+		unlinkat(dirfd, name, 0);
 	free(path);
 	return rc;
 }
@@ -309,7 +311,18 @@ prepare_folder(const char *dir, bool make, const struct init_file *files,
 					strerror(errno));
 			return 1;
 		}
-		if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		/* lstat: a link to an empty folder is not written through. */
+		if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode))
+		{
+			fprintf(stderr,
+					"cpub: %s is a symbolic link: cpub init never writes "
+					"through one\n"
+					"hint: choose another name, or run cpub init in the "
+					"folder it points to\n",
+					dir);
+			return 1;
+		}
+		if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
 		{
 			fprintf(stderr, "cpub: %s exists and is not a folder\n", dir);
 			return 1;
@@ -405,6 +418,7 @@ cmd_init(struct cli *cli, int argc, char **argv)
 	size_t						written = 0;
 	bool						subfolder;
 	bool						made = false;
+	int							dirfd = -1;
 	int							c;
 	int							rc;
 
@@ -473,8 +487,17 @@ cmd_init(struct cli *cli, int argc, char **argv)
 	if (rc != 0)
 		goto done;
 	rc = 1;
+	/* The folder opened once, not through a link: what was checked is
+	 * what is written into, even if the name is swapped meanwhile. */
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dirfd < 0)
+	{
+		fprintf(stderr, "cpub: could not open the folder %s: %s\n", dir,
+				strerror(errno));
+		goto done;
+	}
 	for (; written < nfiles; written++)
-		if (write_new(dir, files[written].name, files[written].text,
+		if (write_new(dirfd, dir, files[written].name, files[written].text,
 					  files[written].mode) != 0)
 			goto done;
 	print_result(cli, dir, subfolder, name, tpl->runtime, files, nfiles);
@@ -485,16 +508,10 @@ done:
 	{
 		/* Take back what was written: nothing half made is left. */
 		for (size_t i = 0; i < written; i++)
-		{
-			char *path;
-
-			if (asprintf(&path, "%s/%s", dir, files[i].name) >= 0)
-			{
-				unlink(path);
-				free(path);
-			}
-		}
+			unlinkat(dirfd, files[i].name, 0);
 	}
+	if (dirfd >= 0)
+		close(dirfd);
 	if (rc != 0 && made)
 		rmdir(dir);
 	for (size_t i = 0; i < nfiles; i++)

@@ -6,7 +6,8 @@
  *	  body as it came, byte for byte; -i puts the status line and the
  *	  headers first, --json gives all of it as one JSON object.  --key
  *	  signs the request with an invocation key (docs/invocation-keys.md)
- *	  and then sends no session token.  --async queues the call and prints
+ *	  and then sends no session token; neither does an Authorization
+ *	  header given with -H, which is the function's own.  --async queues the call and prints
  *	  the execution id; cpub invocation ID waits for that execution's
  *	  outcome (GET /api/invocations/ID) and prints it the same way.
  *
@@ -41,7 +42,8 @@ const char INVOKE_HELP[] =
 	"here, and its body is printed as it came, byte for byte.  NAME is a "
 	"function of the account logged in to, or OWNER/NAME (an "
 	"organization's name or a user's id, as in the function's endpoint).  "
-	"The session's token goes along when logged in, except with --key.\n"
+	"The session's token goes along when logged in, except with --key or "
+	"an Authorization header of -H (the function's own).\n"
 	"\n"
 	"Exit status: 0 when the function answered, whatever its status (-i or "
 	"--json show it; with --fail, 400 and up exit 6); 3 when the platform "
@@ -64,7 +66,7 @@ const char INVOKE_HELP[] =
 	"  -f, --fail            exit 6 when the function answers 400 or more\n"
 	"  --async               queue the call and print its execution id\n"
 	"  --key SECRET          sign with an invocation key (cpk_...)\n"
-	"  --key-file FILE       the same, the secret read from FILE\n"
+	"  --key-file FILE       the same, the secret on FILE's first line\n"
 	"\n"
 	"With --json: {\"status\", \"headers\", \"body\" (parsed when the "
 	"Content-Type is JSON), \"duration_ms\" (the whole request), "
@@ -219,12 +221,14 @@ invoke_append(struct curl_slist **list, const char *line)
 /*
  * invoke_add_header: -H 'NAME: VALUE' onto *headers, or, for
  * Content-Type, its value into *ctype (malloc'd, replacing an earlier
- * one).  An empty value is sent empty ("NAME;" for libcurl).  Returns 0,
- * EXIT_USAGE or 1 (out of memory), reported.
+ * one).  An empty value is sent empty ("NAME;" for libcurl).  An
+ * Authorization header sets *own_auth: it is the function's, and the
+ * session's token must not go along.  Returns 0, EXIT_USAGE or 1 (out of
+ * memory), reported.
  */
 static int
 invoke_add_header(struct cli *cli, const char *arg,
-				  struct curl_slist **headers, char **ctype)
+				  struct curl_slist **headers, char **ctype, bool *own_auth)
 {
 	const char *colon = strchr(arg, ':');
 	const char *value;
@@ -244,6 +248,8 @@ invoke_add_header(struct cli *cli, const char *arg,
 	value = colon + 1;
 	while (*value == ' ' || *value == '\t')
 		value++;
+	if (nlen == 13 && strncasecmp(arg, "Authorization", 13) == 0)
+		*own_auth = true;
 	if (nlen == 12 && strncasecmp(arg, "Content-Type", 12) == 0)
 	{
 		free(*ctype);
@@ -542,8 +548,13 @@ invoke_print(struct cli *cli, const struct invoke_reply *r,
 
 			printf("HTTP/1.1 %ld %s\n", r->status, invoke_reason(r->status));
 			json_array_foreach(r->headers, i, h)
-				printf("%s: %s\n", json_string_value(json_array_get(h, 0)),
-					   json_string_value(json_array_get(h, 1)));
+			{
+				const char *n = json_string_value(json_array_get(h, 0));
+				const char *v = json_string_value(json_array_get(h, 1));
+
+				if (n && v)
+					printf("%s: %s\n", n, v);
+			}
 			putchar('\n');
 		}
 		fwrite(r->body, 1, r->len, stdout);
@@ -717,6 +728,7 @@ cmd_invoke(struct cli *cli, int argc, char **argv)
 	char				*target = NULL;
 	char				 upper[MAX_METHOD];
 	bool				 async = false;
+	bool				 own_auth = false;
 	int					 nbody = 0;
 	int					 c;
 	int					 rc = 0;
@@ -740,7 +752,8 @@ cmd_invoke(struct cli *cli, int argc, char **argv)
 				path = optarg;
 				break;
 			case 'H':
-				rc = invoke_add_header(cli, optarg, &headers, &ctype);
+				rc = invoke_add_header(cli, optarg, &headers, &ctype,
+									   &own_auth);
 				break;
 			case 'i':
 				show.include = true;
@@ -823,11 +836,24 @@ cmd_invoke(struct cli *cli, int argc, char **argv)
 	}
 	if (key_file)
 	{
+		size_t n;
+
 		rc = invoke_read_file(key_file, &key_read, &key_len);
 		if (rc != 0)
 			goto done;
-		while (key_len > 0 && strchr(" \t\r\n", key_read[key_len - 1]))
-			key_read[--key_len] = '\0';
+		/* The first line only; key_len stays the whole, to be wiped. */
+		n = strcspn(key_read, "\n");
+		while (n > 0 && strchr(" \t\r", key_read[n - 1]))
+			n--;
+		key_read[n] = '\0';
+		if (n == 0)
+		{
+			rc = cli_usage_error(cli,
+								 "--key-file %s: no secret on its first "
+								 "line",
+								 key_file);
+			goto done;
+		}
 		key = key_read;
 	}
 	if (key)
@@ -840,8 +866,9 @@ cmd_invoke(struct cli *cli, int argc, char **argv)
 	req.method = upper;
 	req.path = target;
 	req.headers = headers;
-	/* A key signs alone; otherwise the session goes along when there is one. */
-	req.auth = !key && config_session(cli) != NULL;
+	/* A key signs alone, and an Authorization of -H is the function's;
+	 * otherwise the session goes along when there is one. */
+	req.auth = !key && !own_auth && config_session(cli) != NULL;
 
 	rc = http_send(cli, &req, &resp);
 	if (rc != 0)
@@ -1015,7 +1042,8 @@ cmd_invocation(struct cli *cli, int argc, char **argv)
 		delay_ms = delay_ms * 2 > 1000 ? 1000 : delay_ms * 2;
 	}
 	response = json_object_get(resp.json, "response");
-	if (strcmp(st, "succeeded") != 0 || !json_is_object(response))
+	/* No status (an unexpected reply) is a failure too. */
+	if (!st || strcmp(st, "succeeded") != 0 || !json_is_object(response))
 	{
 		rc = invocation_failure(cli, resp.json);
 		goto done;

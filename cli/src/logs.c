@@ -175,17 +175,36 @@ logs_recent(struct cli *cli, const char *name, const struct logs_options *o,
 		rc = 0;
 		goto done;
 	}
-	/* Nothing to show: follow from the newest execution on. */
+	/*
+	 * Nothing to show: follow from the newest execution on, but from
+	 * before the oldest one still queued or running (among the MAX_LIMIT
+	 * newest): function_logs gives its logs when it finishes, and nothing
+	 * after it until then, so following from a later seq would lose it.
+	 */
 	json_decref(list);
 	list = NULL;
 	free(path);
-	path = fn_path(name, "/executions?limit=1");
+	path = fn_path(name, "/executions?limit=%d", MAX_LIMIT);
 	rc = 1;
 	if (!path)
 		goto done;
 	rc = logs_get(cli, path, 0, &list);
 	if (rc == 0)
+	{
+		size_t	i;
+		json_t *row;
+
 		*after = row_seq(json_array_get(list, 0));
+		/* Newest first: the last unfinished one seen is the oldest. */
+		json_array_foreach(list, i, row)
+		{
+			const char *st = json_string_value(json_object_get(row, "status"));
+
+			if (st &&
+				(strcmp(st, "queued") == 0 || strcmp(st, "running") == 0))
+				*after = row_seq(row) - 1;
+		}
+	}
 done:
 	json_decref(rows);
 	json_decref(list);

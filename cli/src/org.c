@@ -373,9 +373,13 @@ cmd_early_access_request(struct cli *cli, int argc, char **argv)
 		if (cli->json)
 			cli_print_json(out);
 		else if (!cli->quiet)
+		{
+			const char *st = json_string_value(json_object_get(out, "status"));
+
 			printf("early access requested; it is %s (cpub early-access "
 				   "status tells when it changes)\n",
-				   json_string_value(json_object_get(out, "status")));
+				   st ? st : "of an unknown status");
+		}
 	}
 	json_decref(out);
 	json_decref(body);

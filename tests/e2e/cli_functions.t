@@ -3,8 +3,9 @@
 # (cpub-httpd, cpub-worker, root Podman) on functions that exist: list,
 # info, versions, rollback, delete, env set/unset/list, keys
 # create/list/roll/revoke, logs (also --follow, ended by SIGTERM and
-# SIGINT), metrics (a table, and the chart on a terminal through script),
-# their --json output parsed with jq, and every error a user can hit with
+# SIGINT, and -n 0 --follow started while a call runs), metrics (a
+# table, and the chart on a terminal through script), their --json output
+# parsed with jq, and every error a user can hit with
 # its message and exit code (cli/README.md: 2 usage, 3 API error, 4 cannot
 # connect).  Functions are created and deployed with curl: deploying is
 # another command's job.
@@ -140,6 +141,7 @@ hello_source()
 {
 	cat >"$SRC/hello/handler.sh" <<SH
 #!/bin/sh
+case "\$QUERY_STRING" in *slow*) sleep 3 ;; esac
 echo "log line \${QUERY_STRING:-none}" >&2
 echo "Content-Type: text/plain"
 echo
@@ -506,6 +508,22 @@ tap_ok "$([ "$rc" = 130 ]; echo $?)" "logs --follow ends on SIGINT like tail -f:
 [ "$(jq -r '.logs' "$WORK/follow2" | grep -o 'call=[0-9]' | tr '\n' ' ')" = "call=4 call=5 call=6 " ] &&
 	[ "$(wc -l <"$WORK/follow2")" = 3 ] && jq -e 'has("seq") and has("execution_id")' "$WORK/follow2" >/dev/null
 tap_ok $? "--follow --json: one JSON row per line, NDJSON ($(one "$(cat "$WORK/follow2")"))"
+
+# --limit 0 --follow while a call is running: its lines come when it ends.
+curl -s -o /dev/null --max-time 60 "$URL/fn/$OWNER/hello?call=slow" &
+SLOW_PID=$!
+for _ in $(seq 100); do
+	[ "$(q "SELECT count(*) FROM cpub.executions WHERE function_id = '$hello_id' AND status = 'running'")" = 1 ] && break
+	sleep 0.1
+done
+follow_start "$WORK/follow3" --limit 0
+wait_for "$WORK/follow3" 'log line call=slow$'
+tap_ok $? "logs -n 0 --follow started while a call runs: its line comes when it ends" || diag "$(cat "$WORK/follow3" "$WORK/follow3.err")"
+kill -TERM "$FOLLOW_PID"
+wait "$FOLLOW_PID" 2>/dev/null
+wait "$SLOW_PID" 2>/dev/null
+[ "$(grep -c 'log line' "$WORK/follow3")" = 1 ]
+tap_ok $? "  and nothing from before it ($(one "$(cat "$WORK/follow3")"))"
 
 # --- metrics -----------------------------------------------------------------------------------
 

@@ -184,6 +184,17 @@ cpub init a-file
 [ "$RC" = 1 ] && [ "$ERR" = "cpub: a-file exists and is not a folder" ]
 tap_ok $? "NAME a file: exit 1" || diag "$RC $ERR"
 
+mkdir elsewhere && ln -s elsewhere link-fn
+cpub init link-fn
+[ "$RC" = 1 ] && [ "$ERR" = "cpub: link-fn is a symbolic link: cpub init never writes through one
+hint: choose another name, or run cpub init in the folder it points to" ] &&
+	[ -z "$(ls -A elsewhere)" ] && [ -L link-fn ]
+tap_ok $? "NAME a symbolic link to an empty folder: exit 1, nothing written through it" || diag "$RC $ERR $(ls -A elsewhere)"
+ln -s nowhere dangling-fn
+cpub init dangling-fn
+[ "$RC" = 1 ] && grep -q '^cpub: dangling-fn is a symbolic link' <<<"$ERR" && [ ! -e nowhere ]
+tap_ok $? "NAME a dangling link: exit 1, nothing made where it points" || diag "$RC $ERR"
+
 cpub init --runtime java j
 [ "$RC" = 2 ] && [ "$ERR" = 'cpub: unknown runtime "java": c, python or shell
 usage: cpub init [--runtime c|python|shell] [NAME] (cpub init --help tells more)' ] && [ ! -e j ]

@@ -12,8 +12,10 @@
 # with and without --fail; a crash and a timeout (the platform's errors);
 # --async then cpub invocation; the private function as its owner and as
 # another user; --key (signed, with no session token: a wrong key is
-# refused even for the owner logged in), --key-file, a revoked key; the
-# usage errors and a server that is down.  Organizations: create (twice),
+# refused even for the owner logged in), --key-file (its first line only),
+# a revoked key; -H Authorization (the function's: no session token goes
+# along); the usage errors, a server that is down and one whose execution
+# has no status.  Organizations: create (twice),
 # list, add a second user, members, role, remove, and the refusals.
 # Early access: status before, request, status, request again.
 # Completion: the script from cpub completion bash, driven as bash does.
@@ -125,6 +127,12 @@ case "$PATH_INFO" in
 	;;
 /sleep)
 	sleep 30
+	;;
+/auth)
+	echo "Content-Type: text/plain"
+	echo
+	printf 'auth=%s\n' "$HTTP_AUTHORIZATION"
+	exit 0
 	;;
 esac
 echo "Content-Type: text/plain"
@@ -276,6 +284,24 @@ AS=nobody cpub invoke "$ADA_ID/pyjson"
 [ "$RC" = 3 ] && grep -q '(28Q06)' <<<"$ERR"
 tap_ok $? "a key function without a key: exit 3, 28Q06 (stderr: $(one "$ERR"))"
 
+# --- an Authorization of -H is the function's ---------------------------------------------------
+
+req PATCH /api/functions/echo -d '{"visibility":"public"}'
+[ "$STATUS" = 200 ]
+tap_ok $? "echo made public for a while (through the API: $STATUS)"
+cpub invoke echo --path /auth -H 'Authorization: Basic dXNlcjpwdw==' -i
+RID=$(tr -d '\r' <<<"$OUT" | sed -n 's/^X-Request-Id: //Ip' | head -n 1)
+line=$(grep "\"request_id\":\"$RID\"" "$WORK/main.access")
+[ "$RC" = 0 ] && grep -qx 'auth=Basic dXNlcjpwdw==' <<<"$OUT" &&
+	[ -n "$RID" ] && [ -n "$line" ] && ! grep -q '"user_id"' <<<"$line"
+tap_ok $? "-H Authorization: the function gets it as given, and ada's session token does not go along ($line; got: $(one "$OUT"))"
+req PATCH /api/functions/echo -d '{"visibility":"private"}'
+[ "$STATUS" = 200 ]
+tap_ok $? "echo private again ($STATUS)"
+cpub invoke echo -H 'Authorization: Basic dXNlcjpwdw=='
+[ "$RC" = 3 ] && grep -q '(P0002)' <<<"$ERR"
+tap_ok $? "... so a private function is not found then, although ada is logged in: exit 3 (stderr: $(one "$ERR"))"
+
 # --- keys --------------------------------------------------------------------------------------
 
 req POST /api/functions/pyjson/keys -d '{"label":"cli"}'
@@ -299,6 +325,14 @@ printf '%s\n' "$SECRET" >"$WORK/key"
 AS=nobody cpub invoke "$ADA_ID/pyjson" --key-file "$WORK/key" -X PATCH --path '/k?q=1' --data-file "$WORK/key"
 [ "$RC" = 0 ] && jq -e '.method == "PATCH" and .path == "/k"' <<<"$OUT" >/dev/null
 tap_ok $? "--key-file with no login at all: PATCH, a query and a file body, signed (got: $(one "$OUT"))"
+printf '%s\nnot part of it\n' "$SECRET" >"$WORK/key2"
+cpub invoke pyjson --key-file "$WORK/key2" --data first-line
+[ "$RC" = 0 ] && grep -q '"body": *"first-line"' <<<"$OUT"
+tap_ok $? "--key-file: the secret is the first line only, what follows is not read (exit $RC, stderr: $(one "$ERR"))"
+printf '\n%s\n' "$SECRET" >"$WORK/key3"
+cpub invoke pyjson --key-file "$WORK/key3"
+[ "$RC" = 2 ] && grep -q 'no secret on its first line' <<<"$ERR"
+tap_ok $? "--key-file whose first line is empty: usage error (exit $RC, stderr: $(one "$ERR"))"
 cpub invoke pyjson --key not-a-secret
 is_rc 2 "--key that is not a secret: usage error"
 cpub invoke pyjson --key "$SECRET" --key-file "$WORK/key"
@@ -334,6 +368,21 @@ URL=http://127.0.0.1:1
 cpub invoke "$ADA_ID/echo" --data x
 [ "$RC" = 4 ] && grep -q '^cpub: could not connect to http://127.0.0.1:1' <<<"$ERR"
 tap_ok $? "the server down: exit 4 (stderr: $(one "$ERR"))"
+# A server that answers an execution without a status (not cpub-httpd).
+mkdir -p "$WORK/odd/api/invocations" && echo '{}' >"$WORK/odd/api/invocations/x"
+ODD_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$WORK/odd" "$ODD_PORT" >/dev/null 2>&1 &
+ODD_PID=$!
+for _ in $(seq 50); do
+	curl -sf "http://127.0.0.1:$ODD_PORT/api/invocations/x" >/dev/null && break
+	sleep 0.1
+done
+URL=http://127.0.0.1:$ODD_PORT
+cpub invocation x
+[ "$RC" = 3 ] && grep -q '^cpub: the function failed' <<<"$ERR"
+tap_ok $? "an execution without a status: the failure, exit 3, no crash (exit $RC, stderr: $(one "$ERR"))"
+kill "$ODD_PID" 2>/dev/null
+wait "$ODD_PID" 2>/dev/null
 URL=$SAVED
 
 # --- organizations ------------------------------------------------------------------------------

@@ -505,6 +505,22 @@ test_secret_names(void)
 		"config/.env",
 		".env.production",
 		".ENV",
+		".envrc",
+		".env-local",
+		".env_production",
+		".env.example",
+		"store.jks",
+		"app.keystore",
+		"putty.ppk",
+		".pgpass",
+		".my.cnf",
+		".htpasswd",
+		"prod.tfvars",
+		"secrets.yaml",
+		"deploy/secrets.yml",
+		"secrets.json",
+		".docker/config.json",
+		"home/.kube/config",
 		"server.pem",
 		"certs/server.key",
 		"store.p12",
@@ -526,12 +542,15 @@ test_secret_names(void)
 		"home/.aws/credentials",
 	};
 	static const char *not_secrets[] = {
-		"id_rsa.pub",	  "env.c",
-		"environment.py", "key.c",
-		"keys/readme.md", "monkey",
-		"my.env.c",		  "credentials.py",
-		"server.pem.txt", "aws/credentials.md",
-		"id_rsa_test.c",
+		"id_rsa.pub",		  "env.c",
+		"environment.py",	  "key.c",
+		"keys/readme.md",	  "monkey",
+		"my.env.c",			  "credentials.py",
+		"server.pem.txt",	  "aws/credentials.md",
+		"id_rsa_test.c",	  "environment",
+		"docker/config.json", "kube/config",
+		"config.json",		  "my.cnf",
+		"secrets.py",		  "tfvars.md",
 	};
 	bool all = true;
 
@@ -681,6 +700,24 @@ test_secret_files(void)
 	free(text);
 	analysis_free(r);
 	free(dir);
+
+	/* A key block after 70 KB of padding: the whole file is searched. */
+	dir = fresh("secrets-far");
+	{
+		size_t pad = 70 * 1024;
+		char  *big = malloc(pad + 64);
+
+		memset(big, 'x', pad);
+		strcpy(big + pad, "\n-----BEGIN PRIVATE KEY-----\nMII\n");
+		put(dir, "main.c", "int x;\n", 0644);
+		put(dir, "data/blob.txt", big, 0644);
+		free(big);
+	}
+	r = analyse(dir, C_MANIFEST, NULL);
+	is_str(secret_list(r), "data/blob.txt",
+		   "a key block after 70 KB of padding is found");
+	analysis_free(r);
+	free(dir);
 }
 
 /* --- risky calls ----------------------------------------------------------- */
@@ -712,6 +749,13 @@ test_risky_c(void)
 		"const char *s2 = \"a \\\" system(\";\n"					 /* 15 */
 		"int forks(void); int z = posix_spawn(0, 0, 0, 0, 0, 0);\n", /* 16 */
 		0644);
+	/* The function itself as a value, not called where it is named. */
+	put(dir, "value.c",
+		"int (*run)(const char *) = system;\n"	 /* 1 */
+		"int r = (popen)(\"ls\", \"r\") != 0;\n" /* 2 */
+		"void *h = pick(dlopen, 1);\n"			 /* 3 */
+		"int system_ok; int n = ecosystem;\n",	 /* 4 */
+		0644);
 	put(dir, "include/net.h",
 		"static int c(void) { return connect(0, 0, 0); }\n", 0644);
 	put(dir, "tool.py", "import os\nos.system('ls')\n", 0644);
@@ -721,14 +765,16 @@ test_risky_c(void)
 	is_str(risky_list(r),
 		   "include/net.h:1:connect() main.c:7:system() main.c:12:execvp() "
 		   "main.c:12:fork() main.c:13:socket() main.c:13:dlopen() "
-		   "main.c:14:vfork() main.c:16:posix_spawn()",
+		   "main.c:14:vfork() main.c:16:posix_spawn() value.c:1:system() "
+		   "value.c:2:popen() value.c:3:dlopen()",
 		   "C: each call with its line; none in comments, strings, longer "
-		   "names or members; .h files too, not .py or .sh");
+		   "names or members; .h files too, not .py or .sh; a function "
+		   "taken as a value (\"= system;\", \"(popen)(\", \"f(dlopen, \")");
 	ok(r && r->refused, "C: risky calls refuse");
 	text = r ? printed(r, false, false) : NULL;
 	ok(text &&
 		   strncmp(text,
-				   "cpub: refusing to deploy: 8 risky calls:\n"
+				   "cpub: refusing to deploy: 11 risky calls:\n"
 				   "  include/net.h:1: connect() connects a socket\n"
 				   "  main.c:7: system() runs a command through the shell\n",
 				   120) == 0 &&
@@ -739,13 +785,13 @@ test_risky_c(void)
 	analysis_free(r);
 
 	r = analyse(dir, C_MANIFEST, &allow);
-	ok(r && !r->refused && r->nrisky == 8 && r->risky_allowed,
+	ok(r && !r->refused && r->nrisky == 11 && r->risky_allowed,
 	   "--allow-risky: the same calls, not refused");
 	text = r ? printed(r, false, false) : NULL;
 	ok(text && strncmp(text,
-					   "cpub: warning: 8 risky calls, allowed by "
+					   "cpub: warning: 11 risky calls, allowed by "
 					   "--allow-risky:\n",
-					   56) == 0,
+					   57) == 0,
 	   "  they are a warning");
 	free(text);
 	analysis_free(r);
@@ -777,13 +823,27 @@ test_risky_python(void)
 		"from socket import create_connection\n",				/* 18 */
 		0644);
 	put(dir, "lib/util.py", "r = os.popen('x')  # here\n", 0644);
+	put(dir, "lib/imports.py",
+		"from os import system, popen\n"					/* 1 */
+		"from os import path, environ\n"					/* 2 */
+		"from subprocess import run\n"						/* 3 */
+		"x = f\"{eval('1+1')}\"\n"							/* 4 */
+		"y = f'{{eval(1)}} {name!r:>{width}}'\n"			/* 5 */
+		"z = rf\"{ {'k': exec('x')}['k'] }\" + 'exec(s)'\n" /* 6 */
+		"w = \"{eval(2)}\" + b'{exec(3)}'\n"				/* 7 */
+		"from os.path import system_of\n",					/* 8 */
+		0644);
 
 	r = analyse(dir, "{\"name\": \"f\", \"runtime\": \"python\"}", NULL);
 	is_str(risky_list(r),
+		   "lib/imports.py:1:os.system lib/imports.py:1:os.popen "
+		   "lib/imports.py:3:subprocess lib/imports.py:4:eval() "
+		   "lib/imports.py:6:exec() "
 		   "lib/util.py:1:os.popen main.py:2:subprocess main.py:8:eval() "
 		   "main.py:12:os.system main.py:13:ctypes main.py:13:__import__ "
 		   "main.py:17:exec() main.py:18:socket",
-		   "Python: each call with its line; none in comments, strings, "
+		   "Python: each call with its line, \"from os import system\" and "
+		   "the {...} of an f-string too; none in comments, strings, "
 		   "docstrings, methods or longer words");
 	ok(r && r->refused && r->entry_missing == NULL, "Python: refused");
 	analysis_free(r);
