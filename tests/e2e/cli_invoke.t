@@ -368,21 +368,6 @@ URL=http://127.0.0.1:1
 cpub invoke "$ADA_ID/echo" --data x
 [ "$RC" = 4 ] && grep -q '^cpub: could not connect to http://127.0.0.1:1' <<<"$ERR"
 tap_ok $? "the server down: exit 4 (stderr: $(one "$ERR"))"
-# A server that answers an execution without a status (not cpub-httpd).
-mkdir -p "$WORK/odd/api/invocations" && echo '{}' >"$WORK/odd/api/invocations/x"
-ODD_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 -m http.server --bind 127.0.0.1 --directory "$WORK/odd" "$ODD_PORT" >/dev/null 2>&1 &
-ODD_PID=$!
-for _ in $(seq 50); do
-	curl -sf "http://127.0.0.1:$ODD_PORT/api/invocations/x" >/dev/null && break
-	sleep 0.1
-done
-URL=http://127.0.0.1:$ODD_PORT
-cpub invocation x
-[ "$RC" = 3 ] && grep -q '^cpub: the function failed' <<<"$ERR"
-tap_ok $? "an execution without a status: the failure, exit 3, no crash (exit $RC, stderr: $(one "$ERR"))"
-kill "$ODD_PID" 2>/dev/null
-wait "$ODD_PID" 2>/dev/null
 URL=$SAVED
 
 # --- organizations ------------------------------------------------------------------------------
