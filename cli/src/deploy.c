@@ -27,9 +27,11 @@
 #include "manifest.h"
 #include "pack.h"
 
-/* The build-log poll: first after POLL_MIN ms, then slower to POLL_MAX. */
+/* The build-log poll: every POLL_MIN ms for POLL_FAST s, then every
+ * POLL_MAX ms. */
 #define POLL_MIN_MS 100
-#define POLL_MAX_MS 1000
+#define POLL_FAST_S 10.0
+#define POLL_MAX_MS 250
 /* Said once when no worker took the build for this long. */
 #define QUEUED_NOTICE_S 5.0
 
@@ -460,9 +462,10 @@ follow(struct deploy *d)
 					"cpub: waiting for a worker to take the build...\n");
 			noticed = true;
 		}
+		/* Builds of a second or so are the common case: seen within
+		 * 0.1 s; a long build is asked about four times a second. */
+		wait_ms = now_s() - t < POLL_FAST_S ? POLL_MIN_MS : POLL_MAX_MS;
 		usleep((useconds_t) wait_ms * 1000);
-		wait_ms =
-			wait_ms * 3 / 2 > POLL_MAX_MS ? POLL_MAX_MS : wait_ms * 3 / 2;
 	}
 	d->build_s = now_s() - t;
 	json_object_set_new(d->result, "build_log", json_string(log));
