@@ -41,6 +41,10 @@ extern char *fn_path(const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 extern int fn_get_all(struct cli *cli, const char *path, const char *after_key,
 					  json_t **out);
+extern int fn_show_list(struct cli *cli, const char *name, const char *suffix,
+						const char *after_key, const char *empty,
+						json_t *(*shape)(const json_t *row),
+						const struct column *columns);
 extern bool		   fn_parse_duration(const char *text, long *seconds);
 extern void		   fn_time_param(time_t t, char *buf, size_t size);
 extern const char *fn_local_time(const json_t *value, char *buf, size_t size);

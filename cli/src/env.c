@@ -290,53 +290,26 @@ done:
 	return rc;
 }
 
+/* env_row: a variable's cells (cmd_env_list): its name, never its value. */
+static json_t *
+env_row(const json_t *row)
+{
+	char t[64];
+
+	return json_pack(
+		"{s:O?, s:s}", "name", json_object_get(row, "name"), "updated",
+		fn_local_time(json_object_get(row, "updated_at"), t, sizeof(t)));
+}
+
 int
 cmd_env_list(struct cli *cli, int argc, char **argv)
 {
 	static const struct column columns[] = {
 		{"NAME", "name"}, {"UPDATED", "updated"}, {NULL, NULL}};
-	json_t *rows = NULL;
-	json_t *shown = NULL;
-	char   *path = NULL;
-	size_t	i;
-	json_t *row;
-	int		rc = cli_args(cli, argc, argv, 1, 1);
+	int rc = cli_args(cli, argc, argv, 1, 1);
 
 	if (rc != 0)
 		return rc;
-	rc = 1;
-	path = fn_path(argv[optind], "/env");
-	if (!path)
-		goto done;
-	rc = api_call(cli, "GET", path, NULL, true, &rows);
-	if (rc != 0)
-		goto done;
-	if (cli->json)
-		cli_print_json(rows);
-	else if (json_array_size(rows) == 0)
-	{
-		if (!cli->quiet)
-			printf("function %s has no environment variables\n", argv[optind]);
-	}
-	else
-	{
-		shown = json_array();
-		json_array_foreach(rows, i, row)
-		{
-			char t[64];
-
-			json_array_append_new(
-				shown,
-				json_pack("{s:O?, s:s}", "name", json_object_get(row, "name"),
-						  "updated",
-						  fn_local_time(json_object_get(row, "updated_at"), t,
-										sizeof(t))));
-		}
-		cli_print_table(shown, columns);
-	}
-done:
-	free(path);
-	json_decref(shown);
-	json_decref(rows);
-	return rc;
+	return fn_show_list(cli, argv[optind], "/env", NULL,
+						"has no environment variables", env_row, columns);
 }

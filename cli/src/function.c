@@ -131,6 +131,55 @@ done:
 }
 
 /*
+ * fn_show_list: a list of function NAME's at its path SUFFIX ("/keys"), every page when AFTER_KEY is not NULL (see
+ * fn_get_all), else one GET: with --json the server's rows; none,
+ * "function NAME EMPTY" unless --quiet; otherwise a table
+ * of COLUMNS whose cells SHAPE makes of each row (a new object).  Returns
+ * 0 or an exit code (reported).
+ */
+int
+fn_show_list(struct cli *cli, const char *name, const char *suffix,
+			 const char *after_key, const char						  *empty,
+			 json_t *(*shape)(const json_t *row), const struct column *columns)
+{
+	json_t *rows = NULL;
+	json_t *shown = NULL;
+	char   *path = fn_path(name, "%s", suffix);
+	size_t	i;
+	json_t *row;
+	int		rc = 1;
+
+	if (!path)
+		goto done;
+	if (after_key)
+		rc = fn_get_all(cli, path, after_key, &rows);
+	else
+		rc = api_call(cli, "GET", path, NULL, true, &rows);
+	if (rc != 0)
+		goto done;
+	if (cli->json)
+		cli_print_json(rows);
+	else if (json_array_size(rows) == 0)
+	{
+		if (!cli->quiet)
+			printf("function %s %s\n", name, empty);
+	}
+	else
+	{
+		shown = json_array();
+		json_array_foreach(rows, i, row)
+			json_array_append_new(shown, shape(row));
+		cli_print_table(shown, columns);
+	}
+done:
+	free(path);
+	json_decref(shown);
+	json_decref(rows);
+	return rc;
+}
+
+
+/*
  * fn_parse_duration: TEXT such as 30s, 5m, 2h or 7d (a positive whole
  * number and one unit, at most ten years) in *seconds.  Returns whether
  * it is one.
@@ -448,6 +497,36 @@ done:
 	return rc;
 }
 
+/* versions_row: a version's cells (cmd_versions). */
+static json_t *
+versions_row(const json_t *row)
+{
+	char   v[32];
+	char   size[32];
+	char   sha[16];
+	char   created[64];
+	char   build[32] = "-";
+	double secs = seconds_between(json_object_get(row, "build_started_at"),
+								  json_object_get(row, "build_finished_at"));
+	const char *hex =
+		json_string_value(json_object_get(row, "archive_sha256"));
+
+	if (secs >= 0)
+		snprintf(build, sizeof(build), "%.1f s", secs);
+	snprintf(sha, sizeof(sha), "%.12s", hex ? hex : "-");
+	return json_pack(
+		"{s:s, s:O?, s:s, s:s, s:s, s:s, s:s}", "version",
+		version_text(json_object_get(row, "version"), v, sizeof(v)), "status",
+		json_object_get(row, "status"), "active",
+		json_is_true(json_object_get(row, "active")) ? "*" : "", "size",
+		human_size(json_integer_value(json_object_get(row, "archive_size")),
+				   size, sizeof(size)),
+		"sha256", sha, "created",
+		fn_local_time(json_object_get(row, "created_at"), created,
+					  sizeof(created)),
+		"build", build);
+}
+
 int
 cmd_versions(struct cli *cli, int argc, char **argv)
 {
@@ -455,72 +534,13 @@ cmd_versions(struct cli *cli, int argc, char **argv)
 		{"VERSION", "version"}, {"STATUS", "status"}, {"ACTIVE", "active"},
 		{"SIZE", "size"},		{"SHA256", "sha256"}, {"CREATED", "created"},
 		{"BUILD", "build"},		{NULL, NULL}};
-	json_t *rows = NULL;
-	json_t *shown = NULL;
-	char   *path = NULL;
-	size_t	i;
-	json_t *row;
-	int		rc = cli_args(cli, argc, argv, 1, 1);
+
+	int rc = cli_args(cli, argc, argv, 1, 1);
 
 	if (rc != 0)
 		return rc;
-	rc = 1;
-	path = fn_path(argv[optind], "/versions");
-	if (!path)
-		goto done;
-	rc = fn_get_all(cli, path, "version", &rows);
-	if (rc != 0)
-		goto done;
-	if (cli->json)
-	{
-		cli_print_json(rows);
-		goto done;
-	}
-	if (json_array_size(rows) == 0)
-	{
-		if (!cli->quiet)
-			printf("function %s has no versions yet\n", argv[optind]);
-		goto done;
-	}
-	shown = json_array();
-	json_array_foreach(rows, i, row)
-	{
-		char   v[32];
-		char   size[32];
-		char   sha[16];
-		char   created[64];
-		char   build[32] = "-";
-		double secs =
-			seconds_between(json_object_get(row, "build_started_at"),
-							json_object_get(row, "build_finished_at"));
-		const char *hex =
-			json_string_value(json_object_get(row, "archive_sha256"));
-
-		if (secs >= 0)
-			snprintf(build, sizeof(build), "%.1f s", secs);
-		snprintf(sha, sizeof(sha), "%.12s", hex ? hex : "-");
-		json_array_append_new(
-			shown,
-			json_pack(
-				"{s:s, s:O?, s:s, s:s, s:s, s:s, s:s}", "version",
-				version_text(json_object_get(row, "version"), v, sizeof(v)),
-				"status", json_object_get(row, "status"), "active",
-				json_is_true(json_object_get(row, "active")) ? "*" : "",
-				"size",
-				human_size(
-					json_integer_value(json_object_get(row, "archive_size")),
-					size, sizeof(size)),
-				"sha256", sha, "created",
-				fn_local_time(json_object_get(row, "created_at"), created,
-							  sizeof(created)),
-				"build", build));
-	}
-	cli_print_table(shown, columns);
-done:
-	json_decref(shown);
-	json_decref(rows);
-	free(path);
-	return rc;
+	return fn_show_list(cli, argv[optind], "/versions", "version",
+						"has no versions yet", versions_row, columns);
 }
 
 int

@@ -139,6 +139,28 @@ done:
 	return rc;
 }
 
+/* keys_row: a key's cells (cmd_keys_list). */
+static json_t *
+keys_row(const json_t *row)
+{
+	char created[64];
+	char expires[64];
+	char used[64];
+
+	return json_pack("{s:O?, s:O?, s:O?, s:s, s:s, s:s}", "key_id",
+					 json_object_get(row, "key_id"), "label",
+					 json_object_get(row, "label"), "status",
+					 json_object_get(row, "status"), "created",
+					 fn_local_time(json_object_get(row, "created_at"), created,
+								   sizeof(created)),
+					 "expires",
+					 fn_local_time(json_object_get(row, "expires_at"), expires,
+								   sizeof(expires)),
+					 "last_used",
+					 fn_local_time(json_object_get(row, "last_used_at"), used,
+								   sizeof(used)));
+}
+
 int
 cmd_keys_list(struct cli *cli, int argc, char **argv)
 {
@@ -149,119 +171,69 @@ cmd_keys_list(struct cli *cli, int argc, char **argv)
 											{"EXPIRES", "expires"},
 											{"LAST_USED", "last_used"},
 											{NULL, NULL}};
-	json_t					  *rows = NULL;
-	json_t					  *shown = NULL;
-	char					  *path = NULL;
-	size_t					   i;
-	json_t					  *row;
 	int						   rc = cli_args(cli, argc, argv, 1, 1);
 
 	if (rc != 0)
 		return rc;
-	rc = 1;
-	path = fn_path(argv[optind], "/keys");
-	if (!path)
-		goto done;
-	rc = fn_get_all(cli, path, "id", &rows);
-	if (rc != 0)
-		goto done;
-	if (cli->json)
-		cli_print_json(rows);
-	else if (json_array_size(rows) == 0)
-	{
-		if (!cli->quiet)
-			printf("function %s has no invocation keys\n", argv[optind]);
-	}
-	else
-	{
-		shown = json_array();
-		json_array_foreach(rows, i, row)
-		{
-			char created[64];
-			char expires[64];
-			char used[64];
+	return fn_show_list(cli, argv[optind], "/keys", "id",
+						"has no invocation keys", keys_row, columns);
+}
 
-			json_array_append_new(
-				shown,
-				json_pack("{s:O?, s:O?, s:O?, s:s, s:s, s:s}", "key_id",
-						  json_object_get(row, "key_id"), "label",
-						  json_object_get(row, "label"), "status",
-						  json_object_get(row, "status"), "created",
-						  fn_local_time(json_object_get(row, "created_at"),
-										created, sizeof(created)),
-						  "expires",
-						  fn_local_time(json_object_get(row, "expires_at"),
-										expires, sizeof(expires)),
-						  "last_used",
-						  fn_local_time(json_object_get(row, "last_used_at"),
-										used, sizeof(used))));
-		}
-		cli_print_table(shown, columns);
-	}
-done:
+/*
+ * keys_call: METHOD on the key named by argv[optind + 1] (its id or its
+ * secret) of function argv[optind], at .../keys/ID and SUFFIX.  Sets *out
+ * (the caller releases it) and ID (SIZE bytes) to the key's id.  Returns 0
+ * or an exit code (reported).
+ */
+static int
+keys_call(struct cli *cli, int argc, char **argv, const char *method,
+		  const char *suffix, json_t **out, char *id, size_t size)
+{
+	char *path = NULL;
+	char *escaped = NULL;
+	int	  rc = cli_args(cli, argc, argv, 2, 2);
+
+	*out = NULL;
+	if (rc != 0)
+		return rc;
+	rc = 1;
+	escaped = http_escape(keys_id(argv[optind + 1], id, size));
+	if (escaped)
+		path = fn_path(argv[optind], "/keys/%s%s", escaped, suffix);
+	if (path)
+		rc = api_call(cli, method, path, NULL, true, out);
+	free(escaped);
 	free(path);
-	json_decref(shown);
-	json_decref(rows);
 	return rc;
 }
 
 int
 cmd_keys_revoke(struct cli *cli, int argc, char **argv)
 {
-	json_t *out = NULL;
-	char   *path = NULL;
-	char   *escaped = NULL;
+	json_t *out;
 	char	id[64];
-	int		rc = cli_args(cli, argc, argv, 2, 2);
+	int rc = keys_call(cli, argc, argv, "DELETE", "", &out, id, sizeof(id));
 
 	if (rc != 0)
 		return rc;
-	rc = 1;
-	escaped = http_escape(keys_id(argv[optind + 1], id, sizeof(id)));
-	if (!escaped)
-		goto done;
-	path = fn_path(argv[optind], "/keys/%s", escaped);
-	if (!path)
-		goto done;
-	rc = api_call(cli, "DELETE", path, NULL, true, &out);
-	if (rc != 0)
-		goto done;
 	if (cli->json)
 		cli_print_json(out);
 	else if (!cli->quiet)
 		printf("revoked key %s of function %s\n", id, argv[optind]);
-done:
-	free(escaped);
-	free(path);
 	json_decref(out);
-	return rc;
+	return 0;
 }
 
 int
 cmd_keys_roll(struct cli *cli, int argc, char **argv)
 {
-	json_t *out = NULL;
-	char   *path = NULL;
-	char   *escaped = NULL;
+	json_t *out;
 	char	id[64];
-	int		rc = cli_args(cli, argc, argv, 2, 2);
+	int rc = keys_call(cli, argc, argv, "POST", "/roll", &out, id, sizeof(id));
 
 	if (rc != 0)
 		return rc;
-	rc = 1;
-	escaped = http_escape(keys_id(argv[optind + 1], id, sizeof(id)));
-	if (!escaped)
-		goto done;
-	path = fn_path(argv[optind], "/keys/%s/roll", escaped);
-	if (!path)
-		goto done;
-	rc = api_call(cli, "POST", path, NULL, true, &out);
-	if (rc != 0)
-		goto done;
 	rc = keys_print_secret(cli, out, argv[optind], "rolled");
-done:
-	free(escaped);
-	free(path);
 	json_decref(out);
 	return rc;
 }

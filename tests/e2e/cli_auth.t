@@ -11,22 +11,11 @@ set -uo pipefail
 
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib/http.sh"
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib/cli.sh"
 
-CPUB=$ROOT/cli/cpub
-[ -x "$CPUB" ] || bail_out "$CPUB is missing (make builds it)"
 
 # A configuration folder of our own, and nothing from the environment.
-export XDG_CONFIG_HOME=$WORK/config
-unset CPUB_SERVER
-CREDS=$XDG_CONFIG_HOME/cpub/credentials.json
-
-# cpub ARGS...: runs cli/cpub against $URL; sets OUT, ERR and RC.
-cpub()
-{
-	OUT=$("$CPUB" --server "$URL" "$@" 2>"$WORK/cpub.err" </dev/null)
-	RC=$?
-	ERR=$(cat "$WORK/cpub.err")
-}
 
 # cpub_pw PASSWORD ARGS...: the same with PASSWORD on standard input.
 cpub_pw()
@@ -36,19 +25,6 @@ cpub_pw()
 	OUT=$(printf '%s\n' "$password" | "$CPUB" --server "$URL" "$@" 2>"$WORK/cpub.err")
 	RC=$?
 	ERR=$(cat "$WORK/cpub.err")
-}
-
-# one TEXT: TEXT on one line, for a description.
-one()
-{
-	tr '\n' ' ' <<<"$1"
-}
-
-# is_rc WANT DESC: the last run exited WANT.
-is_rc()
-{
-	[ "$RC" = "$1" ]
-	tap_ok $? "$2 (exit $RC)" || diag "stdout: $OUT" "stderr: $ERR"
 }
 
 db_create cpub_e2e_cli_auth

@@ -30,36 +30,16 @@ set -uo pipefail
 . "$(dirname "$0")/lib/http.sh"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib/worker.sh"
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib/cli.sh"
 
-CPUB=$ROOT/cli/cpub
-[ -x "$CPUB" ] || bail_out "$CPUB is missing (make builds it)"
 command -v script >/dev/null || bail_out "script (util-linux) is missing"
 
-export XDG_CONFIG_HOME=$WORK/config
-unset CPUB_SERVER
-CREDS=$XDG_CONFIG_HOME/cpub/credentials.json
 SRC=$WORK/src
 mkdir -p "$SRC"
 
-# cpub ARGS...: runs cli/cpub against $URL from $SRC (or $CWD), standard
-# input not a terminal; sets OUT, ERR and RC.
+# cpub (lib/cli.sh) runs from $SRC, or from $CWD when it is set.
 CWD=
-cpub()
-{
-	OUT=$(cd "${CWD:-$SRC}" && "$CPUB" --server "$URL" "$@" 2>"$WORK/cpub.err" </dev/null)
-	RC=$?
-	ERR=$(cat "$WORK/cpub.err")
-}
-
-# cpub_in INPUT ARGS...: the same with INPUT on standard input.
-cpub_in()
-{
-	local input=$1
-	shift
-	OUT=$(cd "$SRC" && printf '%s' "$input" | "$CPUB" --server "$URL" "$@" 2>"$WORK/cpub.err")
-	RC=$?
-	ERR=$(cat "$WORK/cpub.err")
-}
 
 # cpub_tty ARGS...: cpub on a terminal (script); OUT is what the terminal
 # showed (standard output and error, line ends as the terminal has them),
@@ -71,36 +51,6 @@ cpub_tty()
 	OUT=$(cd "$SRC" && LC_ALL=C.UTF-8 script -qec "$cmd" /dev/null </dev/null 2>&1)
 	RC=$?
 	ERR=
-}
-
-# one [TEXT]: TEXT (or standard input) on one line.
-one()
-{
-	if [ $# -gt 0 ]; then
-		tr '\n' ' ' <<<"$1"
-	else
-		tr '\n' ' '
-	fi
-}
-
-# is_rc WANT DESC: the last run exited WANT.
-is_rc()
-{
-	[ "$RC" = "$1" ]
-	tap_ok $? "$2 (exit $RC)" || diag "stdout: $OUT" "stderr: $ERR"
-}
-
-# has TEXT DESC / err_has TEXT DESC: stdout / stderr has the text (of
-# one line or more).
-has()
-{
-	[[ $OUT == *"$1"* ]]
-	tap_ok $? "$2" || diag "stdout: $OUT" "stderr: $ERR"
-}
-err_has()
-{
-	[[ $ERR == *"$1"* ]]
-	tap_ok $? "$2" || diag "stdout: $OUT" "stderr: $ERR"
 }
 
 # json FILTER DESC: the last stdout is JSON and FILTER holds.

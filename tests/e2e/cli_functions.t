@@ -19,33 +19,11 @@ set -uo pipefail
 . "$(dirname "$0")/lib/http.sh"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib/worker.sh"
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib/cli.sh"
 
-CPUB=$ROOT/cli/cpub
-[ -x "$CPUB" ] || bail_out "$CPUB is missing (make builds it)"
 command -v script >/dev/null || bail_out "script (util-linux) is missing"
 
-export XDG_CONFIG_HOME=$WORK/config
-unset CPUB_SERVER
-CREDS=$XDG_CONFIG_HOME/cpub/credentials.json
-
-# cpub ARGS...: runs cli/cpub against $URL, standard input not a
-# terminal; sets OUT, ERR and RC.
-cpub()
-{
-	OUT=$("$CPUB" --server "$URL" "$@" 2>"$WORK/cpub.err" </dev/null)
-	RC=$?
-	ERR=$(cat "$WORK/cpub.err")
-}
-
-# cpub_in INPUT ARGS...: the same with INPUT on standard input.
-cpub_in()
-{
-	local input=$1
-	shift
-	OUT=$(printf '%s' "$input" | "$CPUB" --server "$URL" "$@" 2>"$WORK/cpub.err")
-	RC=$?
-	ERR=$(cat "$WORK/cpub.err")
-}
 
 # cpub_tty INPUT ARGS...: cpub on a terminal (script), INPUT typed in;
 # OUT is what the terminal showed (standard output and error), RC the
@@ -63,30 +41,6 @@ cpub_tty()
 	RC=${OUT##*exit=}
 	OUT=${OUT%exit=*}
 	ERR=
-}
-
-one()
-{
-	tr '\n' ' ' <<<"$1"
-}
-
-# is_rc WANT DESC: the last run exited WANT.
-is_rc()
-{
-	[ "$RC" = "$1" ]
-	tap_ok $? "$2 (exit $RC)" || diag "stdout: $OUT" "stderr: $ERR"
-}
-
-# has TEXT DESC / err_has TEXT DESC: stdout / stderr has the line part.
-has()
-{
-	grep -qF -- "$1" <<<"$OUT"
-	tap_ok $? "$2" || diag "stdout: $OUT" "stderr: $ERR"
-}
-err_has()
-{
-	grep -qF -- "$1" <<<"$ERR"
-	tap_ok $? "$2" || diag "stdout: $OUT" "stderr: $ERR"
 }
 
 # json FILTER DESC: the last stdout is JSON and FILTER holds.

@@ -28,9 +28,9 @@ set -uo pipefail
 . "$(dirname "$0")/lib/http.sh"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib/worker.sh"
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib/cli.sh"
 
-CPUB=$ROOT/cli/cpub
-[ -x "$CPUB" ] || bail_out "$CPUB is missing (make builds it)"
 unset CPUB_SERVER
 
 # as USER: the configuration folder (credentials) of USER's runs.
@@ -57,18 +57,6 @@ cpub_in()
 	OUT=$(printf '%s' "$input" | XDG_CONFIG_HOME=$(cfg) "$CPUB" --server "$URL" "$@" 2>"$WORK/cpub.err")
 	RC=$?
 	ERR=$(cat "$WORK/cpub.err")
-}
-
-one()
-{
-	tr '\n' ' ' <<<"$1"
-}
-
-# is_rc WANT DESC: the last run exited WANT.
-is_rc()
-{
-	[ "$RC" = "$1" ]
-	tap_ok $? "$2 (exit $RC)" || diag "stdout: $OUT" "stderr: $ERR"
 }
 
 # check DESC COMMAND...: an assertion that COMMAND succeeds, showing the

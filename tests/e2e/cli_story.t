@@ -25,63 +25,11 @@ set -uo pipefail
 . "$(dirname "$0")/lib/http.sh"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib/worker.sh"
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib/cli.sh"
 
-CPUB=$ROOT/cli/cpub
-[ -x "$CPUB" ] || bail_out "$CPUB is missing (make builds it)"
-
-export XDG_CONFIG_HOME=$WORK/config
-unset CPUB_SERVER
-CREDS=$XDG_CONFIG_HOME/cpub/credentials.json
 SRC=$WORK/src
 mkdir -p "$SRC"
-
-# cpub ARGS...: runs cli/cpub against $URL from $SRC, standard input not
-# a terminal; sets OUT, ERR and RC.
-cpub()
-{
-	OUT=$(cd "$SRC" && "$CPUB" --server "$URL" "$@" 2>"$WORK/cpub.err" </dev/null)
-	RC=$?
-	ERR=$(cat "$WORK/cpub.err")
-}
-
-# cpub_in INPUT ARGS...: the same with INPUT on standard input.
-cpub_in()
-{
-	local input=$1
-	shift
-	OUT=$(cd "$SRC" && printf '%s' "$input" | "$CPUB" --server "$URL" "$@" 2>"$WORK/cpub.err")
-	RC=$?
-	ERR=$(cat "$WORK/cpub.err")
-}
-
-# one [TEXT]: TEXT (or standard input) on one line.
-one()
-{
-	if [ $# -gt 0 ]; then
-		tr '\n' ' ' <<<"$1"
-	else
-		tr '\n' ' '
-	fi
-}
-
-# is_rc WANT DESC: the last run exited WANT.
-is_rc()
-{
-	[ "$RC" = "$1" ]
-	tap_ok $? "$2 (exit $RC)" || diag "stdout: $OUT" "stderr: $ERR"
-}
-
-# has TEXT DESC / err_has TEXT DESC: stdout / stderr has the text.
-has()
-{
-	[[ $OUT == *"$1"* ]]
-	tap_ok $? "$2" || diag "stdout: $OUT" "stderr: $ERR"
-}
-err_has()
-{
-	[[ $ERR == *"$1"* ]]
-	tap_ok $? "$2" || diag "stdout: $OUT" "stderr: $ERR"
-}
 
 # answers TEXT DESC: the last run exited 0 and printed exactly TEXT.
 answers()
