@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "analysis.h"
 #include "walk.h"
 
@@ -173,21 +174,8 @@ struct run
 	size_t						   cap_problems;
 };
 
-static void set_err(char **err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 static int add_problem(struct run *run, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char **err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		*err = NULL;
-	va_end(ap);
-}
 
 /*
  * grow: ARRAY (COUNT items of SIZE bytes, room for *CAP) with room for one
@@ -252,7 +240,7 @@ add_problem(struct run *run, const char *path, const char *fmt, ...)
 
 done:
 	if (rc != 0)
-		set_err(run->err, "out of memory");
+		cli_set_error(run->err, "out of memory");
 	free(copy);
 	return rc;
 }
@@ -342,19 +330,20 @@ read_head(struct run *run, const char *path, size_t max, char **out,
 	*len = 0;
 	if (full == NULL)
 	{
-		set_err(run->err, "out of memory");
+		cli_set_error(run->err, "out of memory");
 		goto done;
 	}
 	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 	{
-		set_err(run->err, "could not read %s: %s", full, strerror(errno));
+		cli_set_error(run->err, "could not read %s: %s", full,
+					  strerror(errno));
 		goto done;
 	}
 	buf = malloc(max + 1);
 	if (buf == NULL)
 	{
-		set_err(run->err, "out of memory");
+		cli_set_error(run->err, "out of memory");
 		goto done;
 	}
 	while (n < max)
@@ -365,7 +354,8 @@ read_head(struct run *run, const char *path, size_t max, char **out,
 			continue;
 		if (got < 0)
 		{
-			set_err(run->err, "could not read %s: %s", full, strerror(errno));
+			cli_set_error(run->err, "could not read %s: %s", full,
+						  strerror(errno));
 			goto done;
 		}
 		if (got == 0)
@@ -399,7 +389,7 @@ add_secret(struct run *run, const char *path, const char *reason)
 	s = grow(r->secrets, r->nsecrets, &run->cap_secrets, sizeof(*s));
 	if (s == NULL)
 	{
-		set_err(run->err, "out of memory");
+		cli_set_error(run->err, "out of memory");
 		return -1;
 	}
 	r->secrets = s;
@@ -407,7 +397,7 @@ add_secret(struct run *run, const char *path, const char *reason)
 	s->path = strdup(path);
 	if (s->path == NULL)
 	{
-		set_err(run->err, "out of memory");
+		cli_set_error(run->err, "out of memory");
 		return -1;
 	}
 	s->reason = reason;
@@ -748,7 +738,7 @@ add_risky(struct run *run, const char *path, int lineno, size_t pattern)
 	k = grow(r->risky, r->nrisky, &run->cap_risky, sizeof(*k));
 	if (k == NULL)
 	{
-		set_err(run->err, "out of memory");
+		cli_set_error(run->err, "out of memory");
 		return -1;
 	}
 	r->risky = k;
@@ -756,7 +746,7 @@ add_risky(struct run *run, const char *path, int lineno, size_t pattern)
 	k->path = strdup(path);
 	if (k->path == NULL)
 	{
-		set_err(run->err, "out of memory");
+		cli_set_error(run->err, "out of memory");
 		return -1;
 	}
 	k->line = lineno;
@@ -952,7 +942,7 @@ check_entry_file(struct run *run, const struct walk *w)
 				 rt->entry_hint) < 0)
 	{
 		run->r->entry_missing = NULL;
-		set_err(run->err, "out of memory");
+		cli_set_error(run->err, "out of memory");
 		return -1;
 	}
 	run->r->refused = true;
@@ -1056,7 +1046,7 @@ analysis_run(const char *dir, const struct manifest *m,
 	run.r = calloc(1, sizeof(*run.r));
 	if (run.r == NULL || (run.r->runtime = strdup(m->runtime)) == NULL)
 	{
-		set_err(err, "out of memory");
+		cli_set_error(err, "out of memory");
 		goto done;
 	}
 	run.r->risky_allowed = run.opts->allow_risky;

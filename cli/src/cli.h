@@ -73,6 +73,8 @@ extern void cli_print_json(const json_t *value);
 extern void cli_print_table(const json_t *rows, const struct column *columns);
 extern const char *cli_text(const json_t *value, char *buf, size_t size);
 extern void cli_print_local_error(const char *code, const char *message);
+extern void cli_set_error(char **err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* auth.c: the commands */
 extern int cmd_register(struct cli *cli, int argc, char **argv);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "manifest.h"
 #include "validate.h"
 
@@ -58,21 +59,6 @@ static const char *const known_keys[] = {
 
 static const char *const visibilities[] = {"public", "key", "private"};
 
-static void set_err(char **err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-/* set_err: *ERR becomes the formatted message (malloc'd; NULL if OOM). */
-static void
-set_err(char **err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		*err = NULL;
-	va_end(ap);
-}
-
 const struct manifest_runtime *
 manifest_runtime_find(const char *name)
 {
@@ -104,13 +90,13 @@ get_string(json_t *obj, const char *key, const char *file, char **out,
 	if (!json_is_string(v) || json_string_length(v) == 0 ||
 		strlen(json_string_value(v)) != json_string_length(v))
 	{
-		set_err(err, "%s: %s must be a non-empty string", file, key);
+		cli_set_error(err, "%s: %s must be a non-empty string", file, key);
 		return -1;
 	}
 	*out = strdup(json_string_value(v));
 	if (*out == NULL)
 	{
-		set_err(err, "out of memory");
+		cli_set_error(err, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -134,14 +120,14 @@ get_patterns(json_t *obj, const char *key, const char *file, char ***out,
 		return 0;
 	if (!json_is_array(v))
 	{
-		set_err(err, "%s: %s must be an array of file names or patterns", file,
-				key);
+		cli_set_error(err, "%s: %s must be an array of file names or patterns",
+					  file, key);
 		return -1;
 	}
 	*out = calloc(json_array_size(v) + 1, sizeof(char *));
 	if (*out == NULL)
 	{
-		set_err(err, "out of memory");
+		cli_set_error(err, "out of memory");
 		return -1;
 	}
 	json_array_foreach(v, i, item)
@@ -150,14 +136,14 @@ get_patterns(json_t *obj, const char *key, const char *file, char ***out,
 
 		if (s == NULL || s[0] == '\0' || strlen(s) != json_string_length(item))
 		{
-			set_err(err, "%s: %s[%zu] must be a non-empty string", file, key,
-					i);
+			cli_set_error(err, "%s: %s[%zu] must be a non-empty string", file,
+						  key, i);
 			return -1;
 		}
 		(*out)[i] = strdup(s);
 		if ((*out)[i] == NULL)
 		{
-			set_err(err, "out of memory");
+			cli_set_error(err, "out of memory");
 			return -1;
 		}
 		(*n)++;
@@ -181,12 +167,13 @@ check_keys(json_t *root, const char *file, char **err)
 				known = true;
 		if (!known)
 		{
-			set_err(err,
-					"%s: unknown key \"%s\" (a manifest has name, runtime, "
-					"organization, memory_mb, timeout_seconds, "
-					"max_concurrency, visibility, metadata, include and "
-					"exclude)",
-					file, key);
+			cli_set_error(
+				err,
+				"%s: unknown key \"%s\" (a manifest has name, runtime, "
+				"organization, memory_mb, timeout_seconds, "
+				"max_concurrency, visibility, metadata, include and "
+				"exclude)",
+				file, key);
 			return -1;
 		}
 	}
@@ -202,7 +189,7 @@ check_settings(json_t *root, const char *file, struct manifest *m, char **err)
 
 	if (json_object_get(root, "name") == NULL)
 	{
-		set_err(err, "%s: name is required (the function's name)", file);
+		cli_set_error(err, "%s: name is required (the function's name)", file);
 		return -1;
 	}
 	if (get_string(root, "name", file, &m->name, err) != 0)
@@ -210,22 +197,24 @@ check_settings(json_t *root, const char *file, struct manifest *m, char **err)
 	why = manifest_name_error(m->name);
 	if (why)
 	{
-		set_err(err, "%s: invalid function name \"%s\": %s", file, m->name,
-				why);
+		cli_set_error(err, "%s: invalid function name \"%s\": %s", file,
+					  m->name, why);
 		return -1;
 	}
 
 	if (json_object_get(root, "runtime") == NULL)
 	{
-		set_err(err, "%s: runtime is required (c, python or shell)", file);
+		cli_set_error(err, "%s: runtime is required (c, python or shell)",
+					  file);
 		return -1;
 	}
 	if (get_string(root, "runtime", file, &m->runtime, err) != 0)
 		return -1;
 	if (manifest_runtime_find(m->runtime) == NULL)
 	{
-		set_err(err, "%s: runtime must be c, python or shell, not \"%s\"",
-				file, m->runtime);
+		cli_set_error(err,
+					  "%s: runtime must be c, python or shell, not \"%s\"",
+					  file, m->runtime);
 		return -1;
 	}
 
@@ -237,8 +226,8 @@ check_settings(json_t *root, const char *file, struct manifest *m, char **err)
 								  strlen(m->organization));
 		if (why)
 		{
-			set_err(err, "%s: invalid organization name \"%s\": %s", file,
-					m->organization, why);
+			cli_set_error(err, "%s: invalid organization name \"%s\": %s",
+						  file, m->organization, why);
 			return -1;
 		}
 	}
@@ -254,8 +243,8 @@ check_settings(json_t *root, const char *file, struct manifest *m, char **err)
 		n = json_is_integer(v) ? json_integer_value(v) : s->min - 1;
 		if (n < s->min || n > s->max)
 		{
-			set_err(err, "%s: %s must be an integer between %d and %d", file,
-					s->key, s->min, s->max);
+			cli_set_error(err, "%s: %s must be an integer between %d and %d",
+						  file, s->key, s->min, s->max);
 			return -1;
 		}
 		*(int *) ((char *) m + s->offset) = (int) n;
@@ -264,9 +253,9 @@ check_settings(json_t *root, const char *file, struct manifest *m, char **err)
 	if (get_string(root, "visibility", file, &m->visibility, err) != 0)
 	{
 		free(*err);
-		set_err(err,
-				"%s: visibility must be \"public\", \"key\" or \"private\"",
-				file);
+		cli_set_error(
+			err, "%s: visibility must be \"public\", \"key\" or \"private\"",
+			file);
 		return -1;
 	}
 	if (m->visibility)
@@ -278,10 +267,10 @@ check_settings(json_t *root, const char *file, struct manifest *m, char **err)
 				ok = true;
 		if (!ok)
 		{
-			set_err(err,
-					"%s: visibility must be \"public\", \"key\" or "
-					"\"private\", not \"%s\"",
-					file, m->visibility);
+			cli_set_error(err,
+						  "%s: visibility must be \"public\", \"key\" or "
+						  "\"private\", not \"%s\"",
+						  file, m->visibility);
 			return -1;
 		}
 	}
@@ -291,7 +280,7 @@ check_settings(json_t *root, const char *file, struct manifest *m, char **err)
 	{
 		if (!json_is_object(v))
 		{
-			set_err(err, "%s: metadata must be a JSON object", file);
+			cli_set_error(err, "%s: metadata must be a JSON object", file);
 			return -1;
 		}
 		m->metadata = json_incref(v);
@@ -318,12 +307,13 @@ manifest_parse(const char *text, size_t len, const char *file,
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
 	{
-		set_err(err, "%s:%d:%d: %s", file, jerr.line, jerr.column, jerr.text);
+		cli_set_error(err, "%s:%d:%d: %s", file, jerr.line, jerr.column,
+					  jerr.text);
 		goto done;
 	}
 	if (!json_is_object(root))
 	{
-		set_err(err, "%s: the manifest must be a JSON object", file);
+		cli_set_error(err, "%s: the manifest must be a JSON object", file);
 		goto done;
 	}
 	if (check_keys(root, file, err) != 0 ||
@@ -357,28 +347,29 @@ manifest_load(const char *dir, struct manifest *m, char **err)
 	text = malloc(MANIFEST_MAX_BYTES + 1);
 	if (file == NULL || text == NULL)
 	{
-		set_err(err, "out of memory");
+		cli_set_error(err, "out of memory");
 		goto done;
 	}
 	f = fopen(file, "re");
 	if (f == NULL)
 	{
 		if (errno == ENOENT)
-			set_err(err, "%s: no such file (cpub init writes one)", file);
+			cli_set_error(err, "%s: no such file (cpub init writes one)",
+						  file);
 		else
-			set_err(err, "could not read %s: %s", file, strerror(errno));
+			cli_set_error(err, "could not read %s: %s", file, strerror(errno));
 		goto done;
 	}
 	len = fread(text, 1, MANIFEST_MAX_BYTES + 1, f);
 	if (ferror(f))
 	{
-		set_err(err, "could not read %s: %s", file, strerror(errno));
+		cli_set_error(err, "could not read %s: %s", file, strerror(errno));
 		goto done;
 	}
 	if (len > MANIFEST_MAX_BYTES)
 	{
-		set_err(err, "%s: larger than %d KiB: not a manifest", file,
-				MANIFEST_MAX_BYTES / 1024);
+		cli_set_error(err, "%s: larger than %d KiB: not a manifest", file,
+					  MANIFEST_MAX_BYTES / 1024);
 		goto done;
 	}
 	rc = manifest_parse(text, len, file, m, err);

@@ -3,6 +3,7 @@
  *	  What commands print: JSON for --json, and tables of rows for people,
  *	  their columns as wide as their widest cell.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,4 +112,20 @@ cli_print_local_error(const char *code, const char *message)
 	json_dumpf(e, stderr, JSON_COMPACT | JSON_SORT_KEYS);
 	fputc('\n', stderr);
 	json_decref(e);
+}
+
+/*
+ * cli_set_error: *ERR becomes the formatted message (malloc'd: the caller
+ * frees it; NULL when out of memory), for the functions that hand their
+ * failures up as a message (manifest, walk, analysis, pack).
+ */
+void
+cli_set_error(char **err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(err, fmt, ap) < 0)
+		*err = NULL;
+	va_end(ap);
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 
+#include "cli.h"
 #include "libarchive.h"
 #include "pack.h"
 #include "walk.h"
@@ -35,20 +36,6 @@ struct sink
 	crypto_hash_sha256_state sha;
 	bool					 oom;
 };
-
-static void set_err(char **err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-set_err(char **err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		*err = NULL;
-	va_end(ap);
-}
 
 /* sink_write: libarchive's write callback. */
 static ssize_t
@@ -108,7 +95,7 @@ writer_new(struct sink *s, char **err)
 
 	if (a == NULL)
 	{
-		set_err(err, "out of memory");
+		cli_set_error(err, "out of memory");
 		return NULL;
 	}
 	/*
@@ -127,7 +114,7 @@ writer_new(struct sink *s, char **err)
 		la->archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
 		la->archive_write_open(a, s, NULL, sink_write, NULL) != ARCHIVE_OK)
 	{
-		set_err(err, "could not set up libarchive: %s", la_error(a));
+		cli_set_error(err, "could not set up libarchive: %s", la_error(a));
 		la->archive_write_free(a);
 		return NULL;
 	}
@@ -152,18 +139,19 @@ write_file(struct archive *a, struct archive_entry *e, const char *dir,
 
 	if (full == NULL || buf == NULL)
 	{
-		set_err(err, "out of memory");
+		cli_set_error(err, "out of memory");
 		goto done;
 	}
 	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) != 0)
 	{
-		set_err(err, "could not read %s: %s", full, strerror(errno));
+		cli_set_error(err, "could not read %s: %s", full, strerror(errno));
 		goto done;
 	}
 	if (!S_ISREG(st.st_mode))
 	{
-		set_err(err, "%s changed while it was packed: no longer a file", full);
+		cli_set_error(err, "%s changed while it was packed: no longer a file",
+					  full);
 		goto done;
 	}
 	la->archive_entry_set_filetype(e, AE_IFREG);
@@ -171,7 +159,7 @@ write_file(struct archive *a, struct archive_entry *e, const char *dir,
 	la->archive_entry_set_size(e, st.st_size);
 	if (la->archive_write_header(a, e) != ARCHIVE_OK)
 	{
-		set_err(err, "could not pack %s: %s", path, la_error(a));
+		cli_set_error(err, "could not pack %s: %s", path, la_error(a));
 		goto done;
 	}
 	left = (uint64_t) st.st_size;
@@ -183,19 +171,20 @@ write_file(struct archive *a, struct archive_entry *e, const char *dir,
 			continue;
 		if (n < 0)
 		{
-			set_err(err, "could not read %s: %s", full, strerror(errno));
+			cli_set_error(err, "could not read %s: %s", full, strerror(errno));
 			goto done;
 		}
 		if ((uint64_t) n > left || (n == 0 && left > 0))
 		{
-			set_err(err, "%s changed while it was packed: try again", full);
+			cli_set_error(err, "%s changed while it was packed: try again",
+						  full);
 			goto done;
 		}
 		if (n == 0)
 			break;
 		if (la->archive_write_data(a, buf, (size_t) n) != n)
 		{
-			set_err(err, "could not pack %s: %s", path, la_error(a));
+			cli_set_error(err, "could not pack %s: %s", path, la_error(a));
 			goto done;
 		}
 		left -= (uint64_t) n;
@@ -222,7 +211,7 @@ write_entries(struct archive *a, const char *dir, const struct walk *w,
 
 	if (e == NULL)
 	{
-		set_err(err, "out of memory");
+		cli_set_error(err, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < w->count; i++)
@@ -242,8 +231,8 @@ write_entries(struct archive *a, const char *dir, const struct walk *w,
 				la->archive_entry_set_size(e, 0);
 				if (la->archive_write_header(a, e) != ARCHIVE_OK)
 				{
-					set_err(err, "could not pack %s: %s", we->path,
-							la_error(a));
+					cli_set_error(err, "could not pack %s: %s", we->path,
+								  la_error(a));
 					goto done;
 				}
 				out->folders++;
@@ -254,12 +243,13 @@ write_entries(struct archive *a, const char *dir, const struct walk *w,
 				break;
 			case WALK_LINK:
 			case WALK_OTHER:
-				set_err(err,
-						"cannot pack %s: %s (only regular files and folders "
-						"are shipped)",
-						we->path,
-						we->kind == WALK_LINK ? "a symbolic link"
-											  : "not a regular file");
+				cli_set_error(
+					err,
+					"cannot pack %s: %s (only regular files and folders "
+					"are shipped)",
+					we->path,
+					we->kind == WALK_LINK ? "a symbolic link"
+										  : "not a regular file");
 				goto done;
 		}
 	}
@@ -286,7 +276,7 @@ pack_folder(const char *dir, const struct manifest *m,
 	*err = NULL;
 	if (sodium_init() < 0)
 	{
-		set_err(err, "could not initialize libsodium");
+		cli_set_error(err, "could not initialize libsodium");
 		goto done;
 	}
 	crypto_hash_sha256_init(&s.sha);
@@ -302,7 +292,7 @@ pack_folder(const char *dir, const struct manifest *m,
 		goto done;
 	if (la->archive_write_close(a) != ARCHIVE_OK)
 	{
-		set_err(err, "could not finish the archive: %s", la_error(a));
+		cli_set_error(err, "could not finish the archive: %s", la_error(a));
 		goto done;
 	}
 
@@ -318,12 +308,13 @@ pack_folder(const char *dir, const struct manifest *m,
 		cap = PACK_RATIO_FLOOR;
 	if (out->unpacked_bytes > cap)
 	{
-		set_err(err,
-				"the files (%llu bytes) expand to more than %d times the "
-				"archive (%zu bytes), which the worker refuses as a "
-				"compression bomb: exclude the large, repetitive ones",
-				(unsigned long long) out->unpacked_bytes, PACK_MAX_RATIO,
-				out->size);
+		cli_set_error(
+			err,
+			"the files (%llu bytes) expand to more than %d times the "
+			"archive (%zu bytes), which the worker refuses as a "
+			"compression bomb: exclude the large, repetitive ones",
+			(unsigned long long) out->unpacked_bytes, PACK_MAX_RATIO,
+			out->size);
 		rc = PACK_REFUSED;
 	}
 

@@ -17,25 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "manifest.h"
 #include "walk.h"
 
 /* Folders nested deeper are a mistake (the worker takes 32 levels). */
 #define WALK_MAX_DEPTH 128
-
-static void set_err(char **err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-set_err(char **err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		*err = NULL;
-	va_end(ap);
-}
 
 char *
 walk_path_joined(const char *dir, const char *path)
@@ -143,15 +130,15 @@ walk_dir(int fd, const char *prefix, int depth, const char *root,
 
 	if (d == NULL)
 	{
-		set_err(err, "could not read the folder %s%s%s: %s", root,
-				prefix[0] ? "/" : "", prefix, strerror(errno));
+		cli_set_error(err, "could not read the folder %s%s%s: %s", root,
+					  prefix[0] ? "/" : "", prefix, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (depth > WALK_MAX_DEPTH)
 	{
-		set_err(err, "folders nested more than %d deep under %s",
-				WALK_MAX_DEPTH, root);
+		cli_set_error(err, "folders nested more than %d deep under %s",
+					  WALK_MAX_DEPTH, root);
 		goto done;
 	}
 	while ((errno = 0, de = readdir(d)) != NULL)
@@ -167,7 +154,7 @@ walk_dir(int fd, const char *prefix, int depth, const char *root,
 			continue;
 		if (asprintf(&path, "%s%s%s", prefix, prefix[0] ? "/" : "", name) < 0)
 		{
-			set_err(err, "out of memory");
+			cli_set_error(err, "out of memory");
 			goto done;
 		}
 		if (walk_match(exclude, nexclude, path))
@@ -177,8 +164,8 @@ walk_dir(int fd, const char *prefix, int depth, const char *root,
 		}
 		if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		{
-			set_err(err, "could not read %s/%s: %s", root, path,
-					strerror(errno));
+			cli_set_error(err, "could not read %s/%s: %s", root, path,
+						  strerror(errno));
 			free(path);
 			goto done;
 		}
@@ -192,7 +179,7 @@ walk_dir(int fd, const char *prefix, int depth, const char *root,
 			kind = WALK_OTHER;
 		if (add(w, path, kind, &st, depth) != 0)
 		{
-			set_err(err, "out of memory");
+			cli_set_error(err, "out of memory");
 			goto done;
 		}
 		if (kind == WALK_DIR)
@@ -202,8 +189,8 @@ walk_dir(int fd, const char *prefix, int depth, const char *root,
 
 			if (sub < 0)
 			{
-				set_err(err, "could not open the folder %s/%s: %s", root, path,
-						strerror(errno));
+				cli_set_error(err, "could not open the folder %s/%s: %s", root,
+							  path, strerror(errno));
 				goto done;
 			}
 			/* path stays valid: only the array of entries moves. */
@@ -214,8 +201,8 @@ walk_dir(int fd, const char *prefix, int depth, const char *root,
 	}
 	if (errno != 0)
 	{
-		set_err(err, "could not read the folder %s%s%s: %s", root,
-				prefix[0] ? "/" : "", prefix, strerror(errno));
+		cli_set_error(err, "could not read the folder %s%s%s: %s", root,
+					  prefix[0] ? "/" : "", prefix, strerror(errno));
 		goto done;
 	}
 	rc = 0;
@@ -243,7 +230,8 @@ walk_folder(const char *dir, char *const *exclude, size_t nexclude,
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 	{
-		set_err(err, "could not open the folder %s: %s", dir, strerror(errno));
+		cli_set_error(err, "could not open the folder %s: %s", dir,
+					  strerror(errno));
 		return -1;
 	}
 	if (walk_dir(fd, "", 1, dir, exclude, nexclude, w, err) != 0)
