@@ -77,44 +77,9 @@ cleanup()
 }
 trap cleanup EXIT
 
-# pct P FILE: the P-th percentile of the numbers in FILE (one a line).
-pct()
-{
-	sort -n "$2" | awk -v p="$1" '{ v[NR] = $1 } END {
-		if (NR == 0) { print "nan"; exit }
-		i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; print v[i] }'
-}
-
 command -v wrk >/dev/null || die "wrk is missing; run: scripts/deps.sh bench"
-make -s -C "$ROOT/httpd" >/dev/null
-make -s -C "$ROOT/worker" >/dev/null
 make -s -C "$BENCH" shim_rtt >/dev/null
-CONTAINERS_CONF=$("$ROOT/scripts/podman.sh")
-export CONTAINERS_CONF
-"$ROOT/scripts/images.sh" >"$work/images.log" 2>&1 ||
-	{ cat "$work/images.log" >&2; die "make images failed"; }
-
-cat >"$work/httpd.conf" <<EOF
-listen_address = 127.0.0.1
-port = $HTTP_PORT
-database = host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=cpub_httpd
-access_log = off
-log_format = text
-EOF
-env -u PGOPTIONS "$ROOT/httpd/cpub-httpd" --config "$work/httpd.conf" >"$work/httpd.log" 2>&1 &
-server_pid=$!
-wait_http "http://127.0.0.1:$HTTP_PORT/ready" "$server_pid" "$work/httpd.log"
-
-cat >"$work/worker.conf" <<EOF
-database = 'host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=cpub_worker'
-state_dir = $work/state
-run_slots = $SLOTS
-prewarm = 0
-log_format = text
-EOF
-env -u PGOPTIONS "$ROOT/worker/cpub-worker" --config "$work/worker.conf" >"$work/worker.log" 2>&1 &
-worker_pid=$!
-inst=$(psql_run -c "SELECT cpub_worker.installation_id()")
+stack_start "$SLOTS"
 
 email=bench-invoke@example.com
 token=
@@ -126,11 +91,7 @@ token=$(api POST /api/auth/login 200 "{\"email\":\"$email\",\"password\":\"$PASS
 
 # The hello functions.
 mkdir -p "$work/src/c" "$work/src/python" "$work/src/shell"
-printf '%s\n' '#include "cpub.h"' '' 'int' \
-	'cpub_handle(const struct cpub_request *req, struct cpub_response *res)' '{' \
-	'	cpub_response_set_header(res, "content-type", "text/plain");' \
-	'	cpub_response_printf(res, "hello from %s\n", req->path);' '	return 0;' '}' \
-	>"$work/src/c/hello.c"
+hello_c "$work/src/c"
 printf '%s\n' 'def handle(request):' '    return "hello from %s\n" % request.path' \
 	>"$work/src/python/main.py"
 printf '%s\n' '#!/bin/sh' 'echo "Content-Type: text/plain"' 'echo' 'echo "hello from $PATH_INFO"' \

@@ -142,3 +142,57 @@ SQL
 )
 	[ "$n" = 1 ] || die "no user $1 to put on tier $name"
 }
+
+# pct P FILE: the P-th percentile of the numbers in FILE, one a line
+# (nearest rank); "nan" when it has none.
+pct()
+{
+	sort -n "$2" | awk -v p="$1" '{ v[NR] = $1 } END {
+		if (NR == 0) { print "nan"; exit }
+		i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; print v[i] }'
+}
+
+# stack_start SLOTS: the base images, then cpub-httpd on 127.0.0.1:$HTTP_PORT
+# and cpub-worker (SLOTS run slots, no prewarm) on the bench cluster, their
+# files and logs under $work; sets server_pid, worker_pid and inst (the
+# installation id, whose containers and images the caller removes).
+stack_start()
+{
+	make -s -C "$ROOT/httpd" >/dev/null
+	make -s -C "$ROOT/worker" >/dev/null
+	CONTAINERS_CONF=$("$ROOT/scripts/podman.sh")
+	export CONTAINERS_CONF
+	"$ROOT/scripts/images.sh" >"$work/images.log" 2>&1 ||
+		{ cat "$work/images.log" >&2; die "make images failed"; }
+	cat >"$work/httpd.conf" <<EOF
+listen_address = 127.0.0.1
+port = $HTTP_PORT
+database = host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=cpub_httpd
+access_log = off
+log_format = text
+EOF
+	env -u PGOPTIONS "$ROOT/httpd/cpub-httpd" --config "$work/httpd.conf" >"$work/httpd.log" 2>&1 &
+	server_pid=$!
+	wait_http "http://127.0.0.1:$HTTP_PORT/ready" "$server_pid" "$work/httpd.log"
+	cat >"$work/worker.conf" <<EOF
+database = 'host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=cpub_worker'
+state_dir = $work/state
+run_slots = $1
+prewarm = 0
+log_format = text
+EOF
+	env -u PGOPTIONS "$ROOT/worker/cpub-worker" --config "$work/worker.conf" >"$work/worker.log" 2>&1 &
+	worker_pid=$!
+	inst=$(psql_run -c "SELECT cpub_worker.installation_id()")
+}
+
+# hello_c DIR: the hello C function's source, DIR/hello.c.
+hello_c()
+{
+	mkdir -p "$1"
+	printf '%s\n' '#include "cpub.h"' '' 'int' \
+		'cpub_handle(const struct cpub_request *req, struct cpub_response *res)' '{' \
+		'	cpub_response_set_header(res, "content-type", "text/plain");' \
+		'	cpub_response_printf(res, "hello from %s\n", req->path);' '	return 0;' '}' \
+		>"$1/hello.c"
+}
