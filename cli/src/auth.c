@@ -192,10 +192,11 @@ cmd_login(struct cli *cli, int argc, char **argv)
 	}
 	if (cli->json)
 	{
-		json_t *shown = json_pack(
-			"{sOsOsOss}", "user_id", json_object_get(out, "user_id"),
-			"session_id", json_object_get(out, "session_id"), "email",
-			json_object_get(out, "email"), "server", cli->server);
+		json_t *shown =
+			json_pack("{s:O?, s:O?, s:O?, s:s}", "user_id",
+					  json_object_get(out, "user_id"), "session_id",
+					  json_object_get(out, "session_id"), "email",
+					  json_object_get(out, "email"), "server", cli->server);
 
 		cli_print_json(shown);
 		json_decref(shown);

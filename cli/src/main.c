@@ -463,7 +463,12 @@ cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 				cli_usage_error(cli, "%s needs a value", argv[optind - 1]);
 				return CLI_OPT_USAGE;
 			case '?':
-				if (optopt && optopt < 256)
+				/* A long one may also be ambiguous (--no) or given a value
+				 * it does not take (--quiet=1): say it as written. */
+				if (strncmp(argv[optind - 1], "--", 2) == 0)
+					cli_usage_error(cli, "unknown or ambiguous option %s",
+									argv[optind - 1]);
+				else if (optopt && optopt < 256)
 					cli_usage_error(cli, "unknown option -%c", optopt);
 				else
 					cli_usage_error(cli, "unknown option %s",

@@ -151,7 +151,10 @@ ADA_ID=$(jq -r --arg s "$URL" '.servers[$s].user_id' "$CREDS")
 
 cpub deploy hello --bogus
 is_rc 2 "an unknown option: usage error"
-err_has "unknown option --bogus" "it names the option (stderr: $(one "$ERR"))"
+err_has "unknown or ambiguous option --bogus" "it names the option (stderr: $(one "$ERR"))"
+cpub deploy --no
+is_rc 2 "an ambiguous option (--no-wait or --no-activate): usage error"
+err_has "unknown or ambiguous option --no" "it says it may be ambiguous (stderr: $(one "$ERR"))"
 cpub deploy hello hello
 is_rc 2 "two paths: usage error"
 err_has "unexpected argument hello" "it names the second (stderr: $(one "$ERR"))"
