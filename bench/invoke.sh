@@ -64,15 +64,8 @@ inst=
 # shellcheck disable=SC2317  # called through trap
 cleanup()
 {
-	[ -n "$worker_pid" ] && stop "$worker_pid"
-	[ -n "$server_pid" ] && stop "$server_pid"
 	[ -n "$floor_name" ] && podman rm -f -t 0 "$floor_name" >/dev/null 2>&1
-	if [ -n "$inst" ]; then
-		podman ps -aq --filter "label=cpub.installation=$inst" |
-			xargs -r podman rm -f -t 0 >/dev/null 2>&1
-		podman images -q --filter "label=cpub.installation=$inst" |
-			xargs -r podman rmi -f >/dev/null 2>&1
-	fi
+	stack_stop
 	rm -rf "$work"
 }
 trap cleanup EXIT

@@ -186,6 +186,21 @@ EOF
 	inst=$(psql_run -c "SELECT cpub_worker.installation_id()")
 }
 
+# stack_stop: stack_start's worker and httpd stopped, and the containers and
+# images of its installation removed (for the caller's exit trap).
+stack_stop()
+{
+	[ -n "${worker_pid:-}" ] && stop "$worker_pid"
+	[ -n "${server_pid:-}" ] && stop "$server_pid"
+	if [ -n "${inst:-}" ]; then
+		podman ps -aq --filter "label=cpub.installation=$inst" |
+			xargs -r podman rm -f -t 0 >/dev/null 2>&1
+		podman images -q --filter "label=cpub.installation=$inst" |
+			xargs -r podman rmi -f >/dev/null 2>&1
+	fi
+	return 0
+}
+
 # hello_c DIR: the hello C function's source, DIR/hello.c.
 hello_c()
 {
