@@ -26,6 +26,10 @@ PACKAGES=(
 	podman runc crun netavark uidmap debootstrap busybox-static catatonit
 )
 BENCH_PACKAGES=(wrk curl)
+# node and npm for the tests' OpenID Connect provider (tests/oidc/README.md),
+# asked for as commands rather than packages: a NodeSource nodejs bundles npm,
+# and Debian's npm package would fight it
+NODE_PACKAGES=(nodejs npm)
 
 case "${1:-}" in
 '') ;;
@@ -42,6 +46,9 @@ for p in "${PACKAGES[@]}"; do
 		missing+=("$p")
 	fi
 done
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	missing+=("${NODE_PACKAGES[@]}")
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
