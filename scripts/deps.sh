@@ -15,7 +15,7 @@ PACKAGES=(
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	libpq-dev libsodium-dev libmicrohttpd-dev libjansson-dev
-	libcurl4-openssl-dev libarchive-dev
+	libcurl4-openssl-dev libarchive-dev libssl-dev
 	curl jq openssl
 	# the worker's containers (scripts/podman.sh, scripts/images.sh; see
 	# docs/podman.md): root podman with both OCI runtimes (podman.sh picks
