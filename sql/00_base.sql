@@ -68,6 +68,13 @@ CREATE FUNCTION cpub.set_user_identity(user_id uuid, session_id uuid,
 									   must_change_password boolean)
 	RETURNS void LANGUAGE c VOLATILE PARALLEL UNSAFE
 	AS 'MODULE_PATHNAME', 'cpub_set_user_identity';
+CREATE FUNCTION cpub.current_admin(OUT subject text, OUT email text,
+								   OUT user_id uuid)
+	RETURNS record LANGUAGE c STABLE PARALLEL RESTRICTED
+	AS 'MODULE_PATHNAME', 'cpub_current_admin';
+CREATE FUNCTION cpub.set_admin_identity(subject text, email text, user_id uuid)
+	RETURNS void LANGUAGE c VOLATILE PARALLEL UNSAFE
+	AS 'MODULE_PATHNAME', 'cpub_set_admin_identity';
 
 CREATE FUNCTION cpub.token_new(prefix text) RETURNS text
 	LANGUAGE c STRICT VOLATILE PARALLEL SAFE
@@ -287,9 +294,11 @@ SELECT pg_catalog.pg_extension_config_dump('cpub.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('cpub.audit_log_id_seq', '');
 
 -- cpub.audit(action, target_kind, target_id, detail, actor_user_id): appends
--- one record.  The actor is the developer of the transaction, else the one
--- given (register and login name the user they just proved), else the
--- database role.  Returns the record's id.
+-- one record.  The actor is the admin of the transaction (signed in through
+-- OpenID Connect: actor_kind 'admin', named by email, the subject, email and
+-- database role in the detail), else its developer, else the one given
+-- (register and login name the user they just proved), else the database
+-- role.  Returns the record's id.
 CREATE FUNCTION cpub.audit(action text, target_kind text, target_id text,
 						   detail jsonb DEFAULT '{}',
 						   actor_user_id uuid DEFAULT NULL)
@@ -299,18 +308,29 @@ CREATE FUNCTION cpub.audit(action text, target_kind text, target_id text,
 	AS $$
 DECLARE
 	uid uuid := coalesce(cpub.current_user_id(), audit.actor_user_id);
+	adm record := cpub.current_admin();
 	kind text := 'db_role';
 	who text := session_user;
+	extra jsonb := coalesce(audit.detail, '{}');
 	rid bigint;
 BEGIN
-	IF uid IS NOT NULL THEN
+	IF adm.subject IS NOT NULL THEN
+		-- An admin signed in through OpenID Connect: named by email (else
+		-- subject), linked to the users row that carries the subject.
+		kind := 'admin';
+		uid := adm.user_id;
+		who := coalesce(adm.email, adm.subject);
+		extra := extra || pg_catalog.jsonb_build_object(
+			'admin_subject', adm.subject, 'admin_email', adm.email,
+			'admin_role', pg_catalog.current_setting('role'));
+	ELSIF uid IS NOT NULL THEN
 		kind := 'user';
 		who := cpub.actor_name(uid);
 	END IF;
 	INSERT INTO cpub.audit_log (actor_kind, actor_user_id, actor_name, action,
 								target_kind, target_id, detail)
 	VALUES (kind, uid, who, audit.action, audit.target_kind, audit.target_id,
-			coalesce(audit.detail, '{}'))
+			extra)
 	RETURNING id INTO rid;
 	RETURN rid;
 END

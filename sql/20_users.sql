@@ -396,3 +396,52 @@ BEGIN
 END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_admin.user_revoke_sessions(uuid) TO cpub_admin_full;
+
+-- cpub.oidc_linked_user(subject): the users row an OpenID Connect subject
+-- is linked to (users.keycloak_user_id), or NULL.
+CREATE FUNCTION cpub.oidc_linked_user(subject text) RETURNS cpub.users
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+	SELECT u FROM cpub.users u
+	 WHERE u.keycloak_user_id OPERATOR(pg_catalog.=) oidc_linked_user.subject
+$$;
+
+-- cpub_admin.user_link_oidc(user_id, subject): links a user to an OpenID
+-- Connect subject (the provider's "sub", Keycloak's user id), or unlinks it
+-- (NULL).  A linked admin's changes are audited under that user too, and
+-- the admin's token works on the developer routes as that user.  23505
+-- when another user carries the subject.
+CREATE FUNCTION cpub_admin.user_link_oidc(user_id uuid, subject text)
+	RETURNS cpub_admin.user_info
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+DECLARE
+	u cpub.users := cpub.user_row(user_link_oidc.user_id);
+	other cpub.users;
+	subj text := nullif(user_link_oidc.subject, '');
+BEGIN
+	IF pg_catalog.length(subj) > 255 THEN
+		RAISE EXCEPTION 'the subject must be at most 255 characters'
+			USING ERRCODE = '22023';
+	END IF;
+	other := cpub.oidc_linked_user(subj);
+	IF other.uuid IS NOT NULL AND other.uuid <> u.uuid THEN
+		RAISE EXCEPTION 'the subject is linked to another user'
+			USING ERRCODE = '23505',
+				  DETAIL = pg_catalog.format('%s carries it.', other.email),
+				  HINT = 'Unlink that user first (subject null).';
+	END IF;
+	UPDATE cpub.users x SET keycloak_user_id = subj, updated_at = pg_catalog.now()
+	 WHERE x.uuid = u.uuid
+	RETURNING * INTO u;
+	PERFORM cpub.audit(CASE WHEN subj IS NULL THEN 'user.unlink_oidc'
+							ELSE 'user.link_oidc' END,
+					   'user', u.uuid::text,
+					   pg_catalog.jsonb_build_object('email', u.email,
+													 'subject', subj));
+	RETURN (SELECT i FROM cpub.user_info(u) i);
+END
+$$;
+GRANT EXECUTE ON FUNCTION cpub_admin.user_link_oidc(uuid, text) TO cpub_admin_full;

@@ -208,6 +208,76 @@ CREATE FUNCTION cpub_api.authenticate(token text,
 	AS 'MODULE_PATHNAME', 'cpub_authenticate';
 GRANT EXECUTE ON FUNCTION cpub_api.authenticate(text) TO cpub_anon;
 
+--
+-- Admins sign in through an OpenID Connect provider (Keycloak or any other):
+-- the HTTP front verifies their token (signature, issuer, audience, expiry;
+-- httpd/src/oidc.c) and tells the database who they are with one of these,
+-- as the first statement of the request's transaction.  Only cpub_httpd may
+-- call them: the database trusts the front's verification, as it trusts its
+-- password.  An admin at psql needs neither: the database roles
+-- cpub_admin_full and cpub_admin_viewer are granted to them directly.
+--
+GRANT USAGE ON SCHEMA cpub_api TO cpub_httpd;
+
+-- cpub_api.authenticate_admin(subject, email, admin_role) -> (role, user_id):
+-- makes the transaction act for an admin whose token the front verified.
+-- admin_role is the platform role the token carried: 'full_admin' gives
+-- the database role cpub_admin_full, 'viewer' cpub_admin_viewer (the front
+-- switches to the returned role).  The audit log of every change then names
+-- the admin (cpub.audit).  user_id is the users row linked to the subject,
+-- if any; the link does not make the admin act as that developer.
+CREATE FUNCTION cpub_api.authenticate_admin(subject text, email text,
+											admin_role text,
+											OUT role text, OUT user_id uuid)
+	RETURNS record
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+BEGIN
+	role := CASE authenticate_admin.admin_role
+				WHEN 'full_admin' THEN 'cpub_admin_full'
+				WHEN 'viewer' THEN 'cpub_admin_viewer' END;
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'invalid admin role "%"', authenticate_admin.admin_role
+			USING ERRCODE = '22023', HINT = 'Use full_admin or viewer.';
+	END IF;
+	user_id := (cpub.oidc_linked_user(authenticate_admin.subject)).uuid;
+	PERFORM cpub.set_admin_identity(authenticate_admin.subject,
+									nullif(authenticate_admin.email, ''),
+									user_id);
+END
+$$;
+GRANT EXECUTE ON FUNCTION cpub_api.authenticate_admin(text, text, text)
+	TO cpub_httpd;
+
+-- cpub_api.authenticate_linked(subject) -> (role, user_id): an admin's
+-- token on a developer's route.  It acts as the developer whose users row
+-- is linked to the subject (cpub_admin.user_link_oidc), with no session:
+-- 28000 when no active user is linked.
+CREATE FUNCTION cpub_api.authenticate_linked(subject text,
+											 OUT role text, OUT user_id uuid)
+	RETURNS record
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+DECLARE
+	u cpub.users := cpub.oidc_linked_user(authenticate_linked.subject);
+BEGIN
+	IF u.uuid IS NULL OR u.status <> 'active' THEN
+		RAISE EXCEPTION 'this admin token is not linked to a developer'
+			USING ERRCODE = '28000',
+				  DETAIL = CASE WHEN u.uuid IS NULL
+							   THEN 'No user carries this OpenID Connect subject.'
+							   ELSE pg_catalog.format('The linked user is %s.', u.status) END,
+				  HINT = 'Use a developer''s access token, or have an admin link the account (cpub_admin.user_link_oidc).';
+	END IF;
+	PERFORM cpub.set_user_identity(u.uuid, NULL, false);
+	role := 'cpub_developer';
+	user_id := u.uuid;
+END
+$$;
+GRANT EXECUTE ON FUNCTION cpub_api.authenticate_linked(text) TO cpub_httpd;
+
 -- cpub_api.logout: ends the caller's session.
 CREATE FUNCTION cpub_api.logout()
 	RETURNS void

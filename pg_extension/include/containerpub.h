@@ -39,6 +39,11 @@ extern char *cpub_secret_key_file;
 extern void cpub_identity_init(void);
 extern void cpub_identity_set_user(pg_uuid_t *user_id, pg_uuid_t *session_id,
 								   bool must_change_password);
+/* An admin's subject (the OpenID Connect "sub") and email, as kept. */
+#define ADMIN_SUBJECT_MAX 255
+#define ADMIN_EMAIL_MAX	  320
+extern void cpub_identity_set_admin(const char *subject, const char *email,
+									pg_uuid_t *user_id);
 
 /* token.c */
 extern void cpub_token_init(void);
