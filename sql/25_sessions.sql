@@ -278,6 +278,22 @@ END
 $$;
 GRANT EXECUTE ON FUNCTION cpub_api.authenticate_linked(text) TO cpub_httpd;
 
+-- cpub_admin.whoami() -> (subject, email, user_id, role): the admin this
+-- transaction acts for (subject, email and linked user all NULL at psql),
+-- and the database role it runs as.
+CREATE FUNCTION cpub_admin.whoami(OUT subject text, OUT email text,
+								  OUT user_id uuid, OUT role text)
+	RETURNS record
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+	SELECT a.subject, a.email, a.user_id,
+		   coalesce(nullif(pg_catalog.current_setting('role'), 'none'),
+					session_user::text)
+	  FROM cpub.current_admin() a
+$$;
+GRANT EXECUTE ON FUNCTION cpub_admin.whoami() TO cpub_admin_viewer;
+
 -- cpub_api.logout: ends the caller's session.
 CREATE FUNCTION cpub_api.logout()
 	RETURNS void

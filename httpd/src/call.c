@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "admin.h"
 #include "call.h"
 #include "catalog.h"
 #include "dispatch.h"
@@ -33,6 +34,13 @@ static const char SQL_AS_ANON[] =
 static const char SQL_AS_DEVELOPER[] =
 	"SELECT pg_catalog.set_config('role', a.role, true), a.user_id::text "
 	"FROM cpub_api.authenticate($1) a";
+/* As cpub_httpd itself, the one role that may call these two. */
+static const char SQL_AS_ADMIN[] =
+	"SELECT pg_catalog.set_config('role', a.role, true), a.user_id::text "
+	"FROM cpub_api.authenticate_admin($1, $2, $3) a";
+static const char SQL_AS_LINKED[] =
+	"SELECT pg_catalog.set_config('role', a.role, true), a.user_id::text "
+	"FROM cpub_api.authenticate_linked($1) a";
 
 bool
 call_wants_developer(struct request *req)
@@ -63,33 +71,90 @@ reply_no_token(struct request *req)
 }
 
 int
+call_check_caller(struct request *req)
+{
+	const char *token;
+
+	if (req->route->auth == AUTH_ADMIN)
+	{
+		if (!req->admin_verified)
+		{
+			if (admin_verify(req, &req->admin) != 0)
+				return -1;
+			req->admin_verified = true;
+		}
+		return 0;
+	}
+	if (!call_wants_developer(req))
+		return 0;
+	token = request_bearer(req);
+	if (token == NULL)
+		return reply_no_token(req);
+	/*
+	 * An admin's token on a developer's route acts as the developer linked
+	 * to the admin (cpub_api.authenticate_linked), or is refused there.
+	 */
+	if (!admin_is_platform_token(token) && admin_enabled() &&
+		!req->admin_verified)
+	{
+		char			 err[256];
+		enum oidc_result r =
+			oidc_check(token, time(NULL), &req->admin, err, sizeof(err));
+
+		if (r == OIDC_OK || r == OIDC_NO_ADMIN_ROLE)
+			req->admin_verified = true;
+	}
+	return 0;
+}
+
+int
 call_run(struct request *req, const struct db_step *steps, int n,
 		 PGresult **results)
 {
 	struct db_step	all[CALL_MAX_STEPS + 2];
 	PGresult	   *res[CALL_MAX_STEPS + 2];
-	const char	   *token = NULL;
-	const char	   *token_param[1];
+	const char	   *params[3];
 	struct db_error err;
 	struct dbconn  *c;
 	int				k = 0;
+	int				who = -1; /* the step naming the user, if any */
 	int				failed;
 
-	if (call_wants_developer(req))
-	{
-		token = request_bearer(req);
-		if (token == NULL)
-			return reply_no_token(req);
-	}
+	if (call_check_caller(req) != 0)
+		return -1;
 	memset(all, 0, sizeof(all));
-	all[k++].sql = SQL_AS_ANON;
-	if (token != NULL)
+	if (req->admin_verified)
 	{
-		token_param[0] = token;
-		all[k].sql = SQL_AS_DEVELOPER;
-		all[k].nparams = 1;
-		all[k].values = token_param;
-		k++;
+		/* An admin (on /admin/api) or a linked admin (on a developer's
+		 * route): the gateway sets the role, from cpub_httpd's own. */
+		params[0] = req->admin.subject;
+		params[1] = req->admin.email[0] ? req->admin.email : NULL;
+		params[2] =
+			(req->admin.roles & JWT_ROLE_FULL_ADMIN) ? "full_admin" : "viewer";
+		who = k;
+		if (req->route->auth == AUTH_ADMIN)
+		{
+			all[k].sql = SQL_AS_ADMIN;
+			all[k].nparams = 3;
+		}
+		else
+		{
+			all[k].sql = SQL_AS_LINKED;
+			all[k].nparams = 1;
+		}
+		all[k++].values = params;
+	}
+	else
+	{
+		all[k++].sql = SQL_AS_ANON;
+		if (call_wants_developer(req))
+		{
+			params[0] = request_bearer(req);
+			who = k;
+			all[k].sql = SQL_AS_DEVELOPER;
+			all[k].nparams = 1;
+			all[k++].values = params;
+		}
 	}
 	for (int i = 0; i < n; i++)
 		all[k + i] = steps[i];
@@ -114,9 +179,9 @@ call_run(struct request *req, const struct db_step *steps, int n,
 		return -1;
 	}
 	pool_release(c);
-	if (token != NULL)
+	if (who >= 0 && !PQgetisnull(res[who], 0, 1))
 		snprintf(req->user_id, sizeof(req->user_id), "%s",
-				 PQgetvalue(res[1], 0, 1));
+				 PQgetvalue(res[who], 0, 1));
 	for (int i = 0; i < k; i++)
 		PQclear(res[i]);
 	for (int i = 0; i < n; i++)
@@ -439,11 +504,8 @@ handle_sql(struct request *req)
 		return reply_simple_error(req, "XX000",
 								  "the SQL API could not be read", NULL, NULL);
 	/* Who may call comes before what was asked. */
-	if (call_wants_developer(req) && request_bearer(req) == NULL)
-	{
-		reply_no_token(req);
+	if (call_check_caller(req) != 0)
 		return MHD_YES;
-	}
 	follow = (req->route->flags & ROUTE_FOLLOW) &&
 			 request_query_arg(req, "follow") != NULL &&
 			 strcmp(request_query_arg(req, "follow"), "0") != 0;
@@ -488,7 +550,9 @@ handle_sql(struct request *req)
 
 	if (f->result == RESULT_VOID)
 	{
-		rc = reply_json(req, req->route->status, "", 0);
+		/* Nothing to say: 204 where the row says 200. */
+		rc = reply_json(
+			req, req->route->status == 200 ? 204 : req->route->status, "", 0);
 		goto done;
 	}
 	if (PQntuples(res[0]) == 0)

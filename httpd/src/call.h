@@ -21,6 +21,14 @@
 extern int call_run(struct request *req, const struct db_step *steps, int n,
 					PGresult **results);
 
+/*
+ * call_check_caller: whether req's caller may go on: an admin route needs a
+ * verified admin token (kept in req), a developer route a token.  Returns 0,
+ * or -1 after replying (401, 403).  call_run calls it too; handlers call it
+ * first, so that who may call comes before what was asked.
+ */
+extern int call_check_caller(struct request *req);
+
 /* call_wants_developer: whether req runs as a developer. */
 extern bool call_wants_developer(struct request *req);
 

@@ -17,7 +17,7 @@
 #include "pool.h"
 #include "route.h"
 
-#define MAX_FUNCS 96
+#define MAX_FUNCS 256
 
 static pthread_mutex_t catalog_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sqlfunc  funcs[MAX_FUNCS];
@@ -138,7 +138,11 @@ catalog_load(PGconn *conn)
 		else
 		{
 			if (nfuncs == MAX_FUNCS)
+			{
+				log_error("more than %d routed SQL functions (MAX_FUNCS)",
+						  MAX_FUNCS);
 				goto done;
+			}
 			f = &funcs[nfuncs++];
 			memset(f, 0, sizeof(*f));
 			snprintf(f->name, sizeof(f->name), "%s", fname);

@@ -62,6 +62,31 @@ static const struct setting SETTINGS[] = {
 	S(openapi_out, SETTING_STRING, NULL, 0, 0,
 	  "write the OpenAPI document to this file (needs the database) "
 	  "and exit"),
+	S(admin_oidc_issuer, SETTING_STRING, NULL, 0, 0,
+	  "OpenID Connect issuer of admin tokens (its discovery document is "
+	  "ISSUER/.well-known/openid-configuration); unset: /admin/api is off"),
+	S(admin_oidc_audience, SETTING_STRING, "containerpub-admin", 0, 0,
+	  "the audience (aud) admin tokens must carry"),
+	S(admin_oidc_client_id, SETTING_STRING, NULL, 0, 0,
+	  "httpd's client at the provider, for introspecting opaque tokens"),
+	S(admin_oidc_client_secret_file, SETTING_STRING, NULL, 0, 0,
+	  "file whose first line is that client's secret"),
+	S(admin_oidc_roles_client, SETTING_STRING, NULL, 0, 0,
+	  "the client whose roles count (resource_access.<client>.roles); "
+	  "default: the audience"),
+	S(admin_role_claims, SETTING_STRING,
+	  "realm_access.roles,resource_access.{client}.roles", 0, 0,
+	  "comma-separated claim paths holding the roles full_admin and viewer"),
+	S(admin_jwks_refresh_min, SETTING_INT, "30", 1, 86400,
+	  "least seconds between two fetches of the provider's keys (a token "
+	  "with an unknown key id fetches them)"),
+	S(admin_introspection_cache, SETTING_INT, "30", 0, 3600,
+	  "seconds an opaque token's introspection is trusted"),
+	S(admin_clock_skew, SETTING_INT, "30", 0, 600,
+	  "seconds of clock difference allowed on exp and nbf"),
+	S(admin_hs256_secret_file, SETTING_STRING, NULL, 0, 0,
+	  "legacy: also accept HS256 admin tokens signed with this file's "
+	  "bytes (off when unset)"),
 };
 
 static const struct settings_spec SPEC = {

@@ -33,6 +33,18 @@ struct config
 	char *access_log;		  /* path, "-" (stdout) or "off" */
 	char *metrics_token;	  /* bearer token for /metrics, or NULL */
 	char *openapi_out;		  /* --openapi FILE: write and exit */
+
+	/* The admin API (/admin/api): admins' OpenID Connect tokens. */
+	char *admin_oidc_issuer;	/* NULL: the admin API is off */
+	char *admin_oidc_audience;	/* the "aud" admin tokens carry */
+	char *admin_oidc_client_id; /* httpd's client, for introspection */
+	char *admin_oidc_client_secret_file; /* its secret, first line */
+	char *admin_oidc_roles_client;		 /* resource_access.<this>.roles */
+	char *admin_role_claims;			 /* comma-separated claim paths */
+	int	  admin_jwks_refresh_min;		 /* seconds between two JWKS fetches */
+	int	  admin_introspection_cache;	 /* seconds */
+	int	  admin_clock_skew;				 /* seconds */
+	char *admin_hs256_secret_file;		 /* legacy HS256 tokens; NULL: off */
 };
 
 /*

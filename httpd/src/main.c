@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "admin.h"
 #include "catalog.h"
 #include "dispatch.h"
 #include "log.h"
@@ -88,6 +89,8 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (admin_init(&config) != 0)
+		return 2;
 	if (dispatch_start(config.database) != 0 || server_start() != 0)
 		return 1;
 	log_info("cpub-httpd listening on %s port %d (%s, %d threads, pool of "
@@ -110,6 +113,7 @@ main(int argc, char **argv)
 	sigwait(&set, &sig);
 	log_info("stopping on %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	server_stop();
+	admin_shutdown();
 	pool_shutdown();
 	log_close();
 	config_free(&config);

@@ -49,16 +49,18 @@ struct cache_entry
 static struct
 {
 	/* read-only after oidc_init */
-	char  *issuer;
-	char  *audience;
-	char  *client_id;
-	char  *client_secret;
-	char  *roles_client;
-	char **role_paths;
-	size_t n_role_paths;
-	int	   jwks_refresh_min;
-	int	   introspection_cache;
-	int	   skew;
+	char		  *issuer;
+	char		  *audience;
+	char		  *client_id;
+	char		  *client_secret;
+	char		  *roles_client;
+	char		 **role_paths;
+	size_t		   n_role_paths;
+	int			   jwks_refresh_min;
+	int			   introspection_cache;
+	int			   skew;
+	unsigned char *hs256_secret; /* legacy HS256 tokens; NULL: refused */
+	size_t		   hs256_secret_len;
 
 	/* fetch_lock: one fetch at a time, and what it learnt */
 	pthread_mutex_t fetch_lock;
@@ -491,6 +493,10 @@ check_jwt(const char *token, time_t now, const unsigned char *hash,
 		gen = oidc.keys_gen;
 		r = jwt_verify(token, &oidc.keys, &expect, now, &claims, err, errlen);
 		pthread_rwlock_unlock(&oidc.keys_lock);
+		if (r == JWT_BAD_ALG && oidc.hs256_secret != NULL)
+			r = jwt_verify_hs256(token, oidc.hs256_secret,
+								 oidc.hs256_secret_len, &expect, now, &claims,
+								 err, errlen);
 		if (r != JWT_UNKNOWN_KID || attempt > 0)
 			break;
 		switch (refresh_keys(gen, err, errlen))
@@ -700,6 +706,14 @@ oidc_init(const struct oidc_config *cfg, char *err, size_t errlen)
 	oidc.jwks_refresh_min = cfg->jwks_refresh_min;
 	oidc.introspection_cache = cfg->introspection_cache;
 	oidc.skew = cfg->skew;
+	if (cfg->hs256_secret_len > 0)
+	{
+		oidc.hs256_secret = malloc(cfg->hs256_secret_len);
+		if (oidc.hs256_secret == NULL)
+			goto oom;
+		memcpy(oidc.hs256_secret, cfg->hs256_secret, cfg->hs256_secret_len);
+		oidc.hs256_secret_len = cfg->hs256_secret_len;
+	}
 
 	pthread_mutex_lock(&oidc.fetch_lock);
 	if (fetch_keys(ferr, sizeof(ferr)) != 0)
@@ -727,6 +741,11 @@ oidc_shutdown(void)
 	free(oidc.client_id);
 	free(oidc.client_secret);
 	free(oidc.roles_client);
+	if (oidc.hs256_secret != NULL)
+		sodium_memzero(oidc.hs256_secret, oidc.hs256_secret_len);
+	free(oidc.hs256_secret);
+	oidc.hs256_secret = NULL;
+	oidc.hs256_secret_len = 0;
 	oidc.role_paths = NULL;
 	oidc.n_role_paths = 0;
 	oidc.issuer = oidc.audience = oidc.client_id = NULL;

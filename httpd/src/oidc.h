@@ -26,6 +26,10 @@ struct oidc_config
 	int			skew;				 /* seconds of clock skew allowed */
 	const char *const *role_paths;	 /* claim paths of the roles */
 	size_t			   n_role_paths;
+	/* Legacy: HS256 JWTs signed with these bytes are accepted too (their
+	 * iss, aud, exp and nbf checked alike); none when hs256_secret_len is 0. */
+	const unsigned char *hs256_secret;
+	size_t				 hs256_secret_len;
 };
 
 /* The verdict on a token. */

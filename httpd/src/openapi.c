@@ -239,6 +239,9 @@ operation(const struct route *r, const char *method)
 		json_object_set(op, "parameters", params);
 	if (r->auth == AUTH_DEVELOPER)
 		json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearer"));
+	else if (r->auth == AUTH_ADMIN)
+		json_object_set_new(op, "security",
+							json_pack("[{s:[]}]", "adminBearer"));
 	else if (r->auth == AUTH_OPTIONAL)
 		json_object_set_new(op, "security",
 							json_pack("[{}, {s:[]}, {s:[], s:[], s:[], s:[]}]",
@@ -300,8 +303,9 @@ openapi_render(void)
 		"s:{s:{s:s}, s:{s:s}, s:{s:[s, s]}, s:{s:[s, s]}, s:{s:s}}}}}}}}",
 		"openapi", "3.1.0", "info", "title", "ContainerPub API", "version",
 		"0.1", "description",
-		"The developer API of ContainerPub: every route calls one SQL function "
-		"of the containerpub extension (README.md, docs/http-api.md).",
+		"The developer and admin APIs of ContainerPub: every route calls one "
+		"SQL function of the containerpub extension (README.md, "
+		"docs/http-api.md, docs/admin-api.md).",
 		"paths", paths, "components", "securitySchemes", "bearer", "type",
 		"http", "scheme", "bearer", "invocationKey", "type", "apiKey", "in",
 		"header", "name", "X-Cpub-Key", "invocationTimestamp", "type",
@@ -316,6 +320,14 @@ openapi_render(void)
 		"request_id", "type", "string");
 	if (doc == NULL)
 		return NULL;
+	json_object_set_new(
+		json_object_get(json_object_get(doc, "components"), "securitySchemes"),
+		"adminBearer",
+		json_pack("{s:s, s:s, s:s, s:s}", "type", "http", "scheme", "bearer",
+				  "bearerFormat", "JWT", "description",
+				  "An admin's access token from the OpenID Connect provider "
+				  "(admin_oidc_issuer): a JWT, or an opaque token checked by "
+				  "introspection; its role full_admin or viewer."));
 	text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(doc);
 	return text;

@@ -6,8 +6,10 @@
  *	  with named arguments taken from the path parameters, the query string
  *	  and the JSON body, as the role the row's auth column selects, and
  *	  turns its result into JSON.  A path parameter is named after the SQL
- *	  argument it fills.  Admin routes (a later issue) are more rows with an
- *	  admin auth kind.
+ *	  argument it fills.  Admin routes (/admin/api) are rows of the same kind
+ *	  with AUTH_ADMIN: an admin's OpenID Connect token, the database role
+ *	  its admin role maps to (cpub_admin_viewer may call the read functions
+ *	  only; the database refuses the rest with 42501).
  *
  *	  Patterns are split into segments once (route_init); matching compares
  *	  segments of the raw path and percent-decodes only the parameters, so
@@ -27,6 +29,18 @@
 #define T_ACC  "account"
 #define T_INV  "invocation"
 #define T_OPS  "operations"
+#define T_AUSR "admin: users"
+#define T_AORG "admin: organizations and tiers"
+#define T_AACC "admin: early access and feature roles"
+#define T_AOBS "admin: observability"
+#define T_APLT "admin: platform"
+
+/* An admin route: read ones are the viewer's too, the database decides. */
+#define ADMIN(method, path, fn, status, flags, key, tag, summary)             \
+	{                                                                         \
+		method, "/admin/api" path, "cpub_admin." fn, AUTH_ADMIN, status,      \
+			flags, key, NULL, tag, summary                                    \
+	}
 
 /* clang-format off */
 const struct route ROUTES[] = {
@@ -181,6 +195,131 @@ const struct route ROUTES[] = {
 	{"*", "/fn/{owner}/{function}/{path...}", "cpub_api.invoke", AUTH_OPTIONAL,
 	 200, ROUTE_RAW, NULL, handle_invoke_fn, T_INV,
 	 "Call a function at a sub-path"},
+
+	/* admin: who am I */
+	ADMIN("GET", "/whoami", "whoami", 200, ROUTE_FIRST, NULL, T_AUSR,
+		  "The admin the token speaks for, and the database role"),
+
+	/* admin: users */
+	ADMIN("GET", "/users", "user_list", 200, 0, NULL, T_AUSR,
+		  "Users by email; search, status, after (an email), limit"),
+	ADMIN("GET", "/users/{user_id}", "user_get", 200, ROUTE_FIRST, NULL,
+		  T_AUSR, "A user"),
+	ADMIN("DELETE", "/users/{user_id}", "user_delete", 200, ROUTE_FIRST, NULL,
+		  T_AUSR, "Soft-delete a user (sessions revoked; restore undoes)"),
+	ADMIN("POST", "/users/{user_id}/disable", "user_disable", 200,
+		  ROUTE_FIRST, NULL, T_AUSR, "Disable (block) a user"),
+	ADMIN("POST", "/users/{user_id}/enable", "user_enable", 200, ROUTE_FIRST,
+		  NULL, T_AUSR, "Enable a blocked user"),
+	ADMIN("POST", "/users/{user_id}/restore", "user_restore", 200,
+		  ROUTE_FIRST, NULL, T_AUSR, "Restore a deleted user"),
+	ADMIN("POST", "/users/{user_id}/temporary-password",
+		  "user_set_temporary_password", 200, ROUTE_FIRST, NULL, T_AUSR,
+		  "Set a temporary password (shown once; changed at next login)"),
+	ADMIN("DELETE", "/users/{user_id}/sessions", "user_revoke_sessions", 200,
+		  0, "revoked", T_AUSR, "Revoke all of a user's sessions"),
+	ADMIN("PUT", "/users/{user_id}/oidc-subject", "user_link_oidc", 200,
+		  ROUTE_FIRST, NULL, T_AUSR,
+		  "Link a user to an OpenID Connect subject (null unlinks)"),
+	ADMIN("PUT", "/users/{user_id}/tier", "tier_assign_user", 200, 0, NULL,
+		  T_AORG, "Assign a tier to a user (null: the default tier)"),
+	ADMIN("GET", "/users/{user_id}/feature-roles", "feature_role_list", 200,
+		  0, NULL, T_AACC, "A user's feature roles"),
+	ADMIN("PUT", "/users/{user_id}/feature-roles/{role}",
+		  "feature_role_grant", 200, 0, NULL, T_AACC,
+		  "Grant a feature role"),
+	ADMIN("DELETE", "/users/{user_id}/feature-roles/{role}",
+		  "feature_role_revoke", 200, 0, NULL, T_AACC,
+		  "Revoke a feature role"),
+
+	/* admin: feature roles and early access */
+	ADMIN("GET", "/feature-roles", "feature_role_list", 200, 0, NULL, T_AACC,
+		  "Feature role grants; user_id, role"),
+	ADMIN("GET", "/early-access", "early_access_list", 200, 0, NULL, T_AACC,
+		  "Early access requests; status, after, limit"),
+	ADMIN("GET", "/early-access/capacity", "early_access_capacity", 200,
+		  ROUTE_FIRST, NULL, T_AACC, "Early access capacity and use"),
+	ADMIN("PUT", "/early-access/capacity", "early_access_set_capacity", 200,
+		  ROUTE_FIRST, NULL, T_AACC, "Set the early access capacity"),
+	ADMIN("POST", "/early-access/{request_id}/approve",
+		  "early_access_approve", 200, ROUTE_FIRST, NULL, T_AACC,
+		  "Approve a request"),
+	ADMIN("POST", "/early-access/{request_id}/reject", "early_access_reject",
+		  200, ROUTE_FIRST, NULL, T_AACC, "Reject a request (note required)"),
+	ADMIN("POST", "/early-access/{request_id}/waitlist",
+		  "early_access_waitlist", 200, ROUTE_FIRST, NULL, T_AACC,
+		  "Waitlist a request (note required)"),
+
+	/* admin: organizations and tiers */
+	ADMIN("GET", "/organizations", "organization_list", 200, 0, NULL, T_AORG,
+		  "Organizations by name; search, after, limit"),
+	ADMIN("POST", "/organizations", "organization_create", 201, ROUTE_FIRST,
+		  NULL, T_AORG, "Create an organization for an owner"),
+	ADMIN("GET", "/organizations/{name}", "organization_get", 200,
+		  ROUTE_FIRST, NULL, T_AORG, "An organization"),
+	ADMIN("PATCH", "/organizations/{organization}", "organization_rename",
+		  200, 0, NULL, T_AORG, "Rename an organization (new_name)"),
+	ADMIN("DELETE", "/organizations/{organization}", "organization_delete",
+		  200, 0, NULL, T_AORG, "Delete an organization"),
+	ADMIN("PUT", "/organizations/{organization}/tier",
+		  "tier_assign_organization", 200, 0, NULL, T_AORG,
+		  "Assign a tier to an organization"),
+	ADMIN("GET", "/organizations/{organization}/members",
+		  "organization_members", 200, 0, NULL, T_AORG, "Members and roles"),
+	ADMIN("POST", "/organizations/{organization}/members",
+		  "organization_add_member", 200, 0, NULL, T_AORG,
+		  "Add a member (email, role)"),
+	ADMIN("PUT", "/organizations/{organization}/members/{email}",
+		  "organization_set_role", 200, 0, NULL, T_AORG,
+		  "Change a member's role"),
+	ADMIN("DELETE", "/organizations/{organization}/members/{email}",
+		  "organization_remove_member", 200, 0, NULL, T_AORG,
+		  "Remove a member"),
+	ADMIN("GET", "/tiers", "tier_list", 200, 0, NULL, T_AORG, "Tiers"),
+	ADMIN("POST", "/tiers", "tier_create", 201, ROUTE_FIRST, NULL, T_AORG,
+		  "Create a tier"),
+	ADMIN("GET", "/tiers/{name}", "tier_get", 200, ROUTE_FIRST, NULL, T_AORG,
+		  "A tier"),
+	ADMIN("PATCH", "/tiers/{name}", "tier_update", 200, ROUTE_FIRST, NULL,
+		  T_AORG, "Change a tier's limits"),
+	ADMIN("DELETE", "/tiers/{name}", "tier_delete", 200, 0, NULL, T_AORG,
+		  "Delete a tier nobody uses"),
+	ADMIN("POST", "/tiers/{name}/default", "tier_set_default", 200, 0, NULL,
+		  T_AORG, "Make a tier the default"),
+
+	/* admin: observability */
+	ADMIN("GET", "/audit", "audit_log", 200, 0, NULL, T_AOBS,
+		  "The audit log, newest first; since, until, actor_user_id, "
+		  "actor_name, action (prefix*), target_kind, target_id, after, limit"),
+	ADMIN("GET", "/executions", "execution_list", 200, 0, NULL, T_AOBS,
+		  "Every execution, newest first"),
+	ADMIN("GET", "/functions", "function_list", 200, 0, NULL, T_AOBS,
+		  "Every function"),
+	ADMIN("GET", "/jobs", "job_list", 200, 0, NULL, T_AOBS,
+		  "Jobs; state, kind, after, limit"),
+	ADMIN("GET", "/jobs/{id}", "job_get", 200, ROUTE_FIRST, NULL, T_AOBS,
+		  "A job"),
+	ADMIN("POST", "/jobs/{id}/retry", "job_retry", 200, ROUTE_FIRST, NULL,
+		  T_AOBS, "Retry a dead job"),
+	ADMIN("DELETE", "/jobs/{id}", "job_delete", 200, 0, NULL, T_AOBS,
+		  "Delete a dead job"),
+	ADMIN("GET", "/queue", "queue_stats", 200, 0, NULL, T_AOBS,
+		  "Jobs by kind and state"),
+	ADMIN("GET", "/workers", "workers", 200, 0, NULL, T_AOBS,
+		  "Workers and their heartbeats; include_stopped"),
+
+	/* admin: platform settings */
+	ADMIN("GET", "/settings", "settings", 200, 0, NULL, T_APLT, "Settings"),
+	ADMIN("PUT", "/settings/{name}", "setting_set", 200, 0, NULL, T_APLT,
+		  "Change a setting (value)"),
+	ADMIN("GET", "/runtimes", "runtime_list", 200, 0, NULL, T_APLT,
+		  "Runtimes"),
+	ADMIN("PATCH", "/runtimes/{name}", "runtime_set", 200, 0, NULL, T_APLT,
+		  "Describe, enable or disable a runtime"),
+	ADMIN("GET", "/secrets", "secrets_status", 200, 0, NULL, T_APLT,
+		  "Secret keys in use"),
+	ADMIN("POST", "/secrets/rekey", "secrets_rekey", 200, 0, NULL, T_APLT,
+		  "Seal every secret under the current key"),
 };
 /* clang-format on */
 

@@ -19,6 +19,8 @@ enum route_auth
 	AUTH_ANON,		/* as cpub_anon; Authorization is ignored */
 	AUTH_OPTIONAL,	/* as the developer with a token, else cpub_anon */
 	AUTH_DEVELOPER, /* a developer's access token is required */
+	AUTH_ADMIN,		/* an admin's OpenID Connect token (admin.c); the
+					 * database role its admin role maps to */
 };
 
 /* Route flags */

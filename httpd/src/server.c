@@ -252,6 +252,10 @@ reply_error_full(struct request *req, int status, const struct db_error *err,
 								request_bearer(req) != NULL
 									? "Bearer error=\"invalid_token\""
 									: "Bearer");
+	else if (status == 403 && req->route != NULL &&
+			 req->route->auth == AUTH_ADMIN)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+								"Bearer error=\"insufficient_scope\"");
 	if (allow != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	if (status == 503 ||

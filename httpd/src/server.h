@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "pool.h"
+#include "oidc.h"
 #include "route.h"
 
 /* Where a request stands between the calls of MHD's access handler. */
@@ -72,6 +73,9 @@ struct request
 	unsigned long long wait_seq; /* dispatch_seq() before a follower's query */
 	struct request	  *wait_next;
 	void			  *handler_state; /* a handler's own, freed by it */
+	/* an admin's token, once verified (call_check_caller) */
+	bool				 admin_verified;
+	struct oidc_identity admin;
 	void (*handler_free)(void *);
 };
 
