@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <sodium.h>
 
 #include "admin.h"
 #include "config.h"
+#include "handlers.h"
 #include "log.h"
 
 #define ADMIN_MAX_ROLE_PATHS 8
@@ -178,6 +180,17 @@ admin_is_platform_token(const char *token)
 	return strncmp(token, "cpa_", 4) == 0 || strncmp(token, "cpr_", 4) == 0;
 }
 
+/* reply_off: 404 for the admin API of a server without an issuer. */
+static int
+reply_off(struct request *req)
+{
+	return reply_simple_error(req, "P0002", "the admin API is not configured",
+							  "This server has no admin_oidc_issuer.",
+							  "Admins can call the cpub_admin SQL functions "
+							  "in psql, or the operator sets "
+							  "admin_oidc_issuer.");
+}
+
 int
 admin_verify(struct request *req, struct oidc_identity *id)
 {
@@ -187,10 +200,7 @@ admin_verify(struct request *req, struct oidc_identity *id)
 
 	if (!enabled)
 	{
-		reply_simple_error(req, "P0002", "the admin API is not configured",
-						   "This server has no admin_oidc_issuer.",
-						   "Admins can call the cpub_admin SQL functions in "
-						   "psql, or the operator sets admin_oidc_issuer.");
+		reply_off(req);
 		return -1;
 	}
 	if (token == NULL)
@@ -243,4 +253,29 @@ admin_shutdown(void)
 	if (enabled)
 		oidc_shutdown();
 	enabled = false;
+}
+
+/*
+ * GET /admin/api/sign-in: where an admin client gets its token (no token
+ * needed): the issuer, the audience, and the resource indicator to ask for.
+ */
+int
+handle_admin_sign_in(struct request *req)
+{
+	json_t *doc;
+	char   *text;
+	int		rc;
+
+	if (!enabled)
+		return reply_off(req);
+	doc = json_pack("{s:s, s:s, s:s?}", "issuer", config.admin_oidc_issuer,
+					"audience", config.admin_oidc_audience, "resource",
+					config.admin_oidc_resource);
+	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (text == NULL)
+		return MHD_NO;
+	rc = reply_json(req, 200, text, strlen(text));
+	free(text);
+	return rc;
 }

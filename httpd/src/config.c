@@ -67,6 +67,9 @@ static const struct setting SETTINGS[] = {
 	  "ISSUER/.well-known/openid-configuration); unset: /admin/api is off"),
 	S(admin_oidc_audience, SETTING_STRING, "containerpub-admin", 0, 0,
 	  "the audience (aud) admin tokens must carry"),
+	S(admin_oidc_resource, SETTING_STRING, NULL, 0, 0,
+	  "the resource indicator (RFC 8707) admin clients ask tokens for, "
+	  "told to them by GET /admin/api/sign-in; unset: none"),
 	S(admin_oidc_client_id, SETTING_STRING, NULL, 0, 0,
 	  "httpd's client at the provider, for introspecting opaque tokens"),
 	S(admin_oidc_client_secret_file, SETTING_STRING, NULL, 0, 0,

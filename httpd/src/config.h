@@ -37,6 +37,7 @@ struct config
 	/* The admin API (/admin/api): admins' OpenID Connect tokens. */
 	char *admin_oidc_issuer;	/* NULL: the admin API is off */
 	char *admin_oidc_audience;	/* the "aud" admin tokens carry */
+	char *admin_oidc_resource;	/* resource indicator clients ask for */
 	char *admin_oidc_client_id; /* httpd's client, for introspection */
 	char *admin_oidc_client_secret_file; /* its secret, first line */
 	char *admin_oidc_roles_client;		 /* resource_access.<this>.roles */

@@ -21,6 +21,7 @@ extern int handle_invocation_get(struct request *req);
 /* status.c */
 extern int handle_health(struct request *req);
 extern int handle_ready(struct request *req);
+extern int handle_admin_sign_in(struct request *req);
 extern int handle_metrics(struct request *req);
 extern int handle_openapi(struct request *req);
 

@@ -196,6 +196,10 @@ const struct route ROUTES[] = {
 	 200, ROUTE_RAW, NULL, handle_invoke_fn, T_INV,
 	 "Call a function at a sub-path"},
 
+	/* admin: sign-in */
+	{"GET", "/admin/api/sign-in", NULL, AUTH_NONE, 200, 0, NULL,
+	 handle_admin_sign_in, T_AUSR,
+	 "Where admins get a token: issuer, audience, resource"},
 	/* admin: who am I */
 	ADMIN("GET", "/whoami", "whoami", 200, ROUTE_FIRST, NULL, T_AUSR,
 		  "The admin the token speaks for, and the database role"),
