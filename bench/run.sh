@@ -26,9 +26,12 @@
 #   bench/cli.sh     cli/cpub: cpub invoke of a warm function, the whole
 #                    process, beside curl of the same URL; cpub deploy of
 #                    the hello C function beside the same deploy with curl
+#   bench/admin.sh   the admin API: token verification per request beside
+#                    introspection, admin list routes under wrk beside the
+#                    developer list route (needs node for the test provider)
 #
 # bench/run.sh NAME... runs only those (auth, login, queue, http, unpack, shim, invoke,
-# cli);
+# cli, admin);
 # bench/queue.sh and bench/http.sh run alone call bench/run.sh with their
 # name.
 #
@@ -51,7 +54,7 @@ die()
 
 benches=("$@")
 if [ ${#benches[@]} -eq 0 ]; then
-	benches=(auth login queue http unpack shim invoke cli)
+	benches=(auth login queue http unpack shim invoke cli admin)
 fi
 for b in "${benches[@]}"; do
 	[ -x "$BENCH/$b.sh" ] || die "no benchmark $b (bench/$b.sh)"

@@ -9,7 +9,8 @@
  *				 [--introspection-cache S] [--skew S]
  *
  *	  Each input line is a token, or "SLEEP n" (wait n seconds), or
- *	  "BENCH n TOKEN" (time n calls on TOKEN).  For a token, one line out,
+ *	  "BENCH n TOKEN" (time n calls on TOKEN), or "TIME TOKEN" (time one
+ *	  call: "TIME <microseconds> <verdict>", for bench/admin.sh).  For a token, one line out,
  *	  tab-separated: the verdict (OIDC_OK, ...), the subject, the email,
  *	  the roles (full_admin,viewer) and the reason, "-" for what is empty.
  *	  For BENCH: "BENCH cached X us signature Y us" per call, the first
@@ -95,6 +96,18 @@ bench(long n, const char *token)
 		   bad ? " (a check was not OIDC_OK)" : "");
 }
 
+/* time_one: "TIME <microseconds> <verdict>" of one oidc_check of token. */
+static void
+time_one(const char *token)
+{
+	struct oidc_identity id;
+	char				 err[512];
+	double				 t0 = now_us();
+	enum oidc_result	 r = oidc_check(token, time(NULL), &id, err, sizeof(err));
+
+	printf("TIME %.1f %s\n", now_us() - t0, oidc_result_name(r));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -175,6 +188,8 @@ main(int argc, char **argv)
 			sleep((unsigned) n);
 		else if (sscanf(line, "BENCH %ld %n", &n, &off) == 1 && off > 0)
 			bench(n, line + off);
+		else if (strncmp(line, "TIME ", 5) == 0)
+			time_one(line + 5);
 		else
 			check_line(line);
 	}
