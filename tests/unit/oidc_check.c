@@ -103,7 +103,7 @@ time_one(const char *token)
 	struct oidc_identity id;
 	char				 err[512];
 	double				 t0 = now_us();
-	enum oidc_result	 r = oidc_check(token, time(NULL), &id, err, sizeof(err));
+	enum oidc_result r = oidc_check(token, time(NULL), &id, err, sizeof(err));
 
 	printf("TIME %.1f %s\n", now_us() - t0, oidc_result_name(r));
 }

@@ -30,6 +30,7 @@ UNCALLED(handle_health)
 UNCALLED(handle_ready)
 UNCALLED(handle_metrics)
 UNCALLED(handle_openapi)
+UNCALLED(handle_admin_sign_in)
 
 /* find: the route name for method + path, or "404"/"405"/"400". */
 static const char *
@@ -75,6 +76,20 @@ static const struct
 	{"GET", "/api/functions/%zz", "400"},
 	{"GET", "/api/functions/a%00b", "400"},
 	{"GET", "/api/functions/a%2", "400"},
+	{"GET", "/admin/api/users", "GET /admin/api/users"},
+	{"DELETE", "/admin/api/users/7d2c", "DELETE /admin/api/users/{user_id}"},
+	{"POST", "/admin/api/users/7d2c/disable",
+	 "POST /admin/api/users/{user_id}/disable"},
+	{"PUT", "/admin/api/early-access/capacity",
+	 "PUT /admin/api/early-access/capacity"},
+	{"POST", "/admin/api/early-access/e1/approve",
+	 "POST /admin/api/early-access/{request_id}/approve"},
+	{"GET", "/admin/api/organizations/acme",
+	 "GET /admin/api/organizations/{name}"},
+	{"PATCH", "/admin/api/organizations/acme",
+	 "PATCH /admin/api/organizations/{organization}"},
+	{"PUT", "/admin/api/users", "405 GET"},
+	{"GET", "/admin/api/nope", "404"},
 };
 
 int
