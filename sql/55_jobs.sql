@@ -75,6 +75,11 @@ CREATE TABLE cpub.jobs (
 								-- may go before their expired jobs
 	lease_expires_at timestamptz,
 	last_error text,
+	-- When it last failed (job_fail, or its lease expired), with
+	-- last_error; NULL while it never did.  updated_at moves on every
+	-- claim, so admins' error reports (cpub_admin.platform_errors) read
+	-- this instead.
+	failed_at timestamptz,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),
 	CHECK ((state = 'running') = (lease_owner IS NOT NULL
@@ -126,7 +131,11 @@ CREATE TABLE cpub.workers (
 	capabilities text[] NOT NULL,	-- the kinds of job it does
 	started_at timestamptz NOT NULL DEFAULT now(),
 	heartbeat_at timestamptz NOT NULL DEFAULT now(),
-	stopped_at timestamptz			-- deregistered, or found dead
+	stopped_at timestamptz,			-- deregistered, or found dead
+	-- What its last heartbeat reported (NULL: not reported): containers
+	-- serving a call (or starting for one) and warm ones waiting idle.
+	running_containers integer,
+	warm_containers integer
 );
 -- Finding dead workers: one probe of a small index.
 CREATE INDEX workers_live ON cpub.workers (heartbeat_at) WHERE stopped_at IS NULL;
@@ -536,6 +545,7 @@ BEGIN
 							ELSE 'pending' END,
 			   last_error = pg_catalog.format('lease expired on attempt %s of %s: worker %s stopped heartbeating',
 											  j.attempts, j.max_attempts, j.lease_owner),
+			   failed_at = pg_catalog.now(),
 			   lease_owner = NULL, lease_expires_at = NULL,
 			   updated_at = pg_catalog.now()
 		 WHERE j.id = ANY (ARRAY(
@@ -727,12 +737,19 @@ $$;
 GRANT EXECUTE ON FUNCTION cpub_worker.worker_register(text, integer, text[], text)
 	TO cpub_worker;
 
--- cpub_worker.worker_heartbeat(worker_id): the worker is alive; extends the
--- lease of every job it holds to at least job_lease from now (one call
--- keeps everything alive; call it every worker_timeout / 3 or so).
+-- cpub_worker.worker_heartbeat(worker_id, running_containers,
+-- warm_containers): the worker is alive; extends the lease of every job it
+-- holds to at least job_lease from now (one call keeps everything alive;
+-- call it every worker_timeout / 3 or so).  The counts are what it runs
+-- now, for admins (cpub_admin.workers, cpub_admin.platform_load):
+-- containers serving a call or starting for one, and warm containers
+-- waiting idle; each heartbeat replaces them, NULL for one not reported.
 -- Returns the ids of the jobs it holds: a job the worker works on but
--- that is missing was taken back (stop it).  P0002, 55Q05.
-CREATE FUNCTION cpub_worker.worker_heartbeat(worker_id uuid)
+-- that is missing was taken back (stop it).  P0002, 55Q05; 22023 for a
+-- negative count.
+CREATE FUNCTION cpub_worker.worker_heartbeat(worker_id uuid,
+											 running_containers integer DEFAULT NULL,
+											 warm_containers integer DEFAULT NULL)
 	RETURNS bigint[]
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, cpub, pg_temp
@@ -742,7 +759,18 @@ DECLARE
 	lease_until timestamptz := pg_catalog.now() + cpub.setting_interval('job_lease');
 	held bigint[];
 BEGIN
-	UPDATE cpub.workers x SET heartbeat_at = pg_catalog.now() WHERE x.id = w.id;
+	IF worker_heartbeat.running_containers < 0 OR worker_heartbeat.warm_containers < 0 THEN
+		RAISE EXCEPTION 'container counts must not be negative'
+			USING ERRCODE = '22023',
+				  DETAIL = pg_catalog.format('Got %s running and %s warm.',
+											 coalesce(worker_heartbeat.running_containers::text, 'NULL'),
+											 coalesce(worker_heartbeat.warm_containers::text, 'NULL'));
+	END IF;
+	UPDATE cpub.workers x
+	   SET heartbeat_at = pg_catalog.now(),
+		   running_containers = worker_heartbeat.running_containers,
+		   warm_containers = worker_heartbeat.warm_containers
+	 WHERE x.id = w.id;
 	WITH extended AS (
 		UPDATE cpub.jobs j
 		   SET lease_expires_at = greatest(j.lease_expires_at, lease_until)
@@ -754,7 +782,8 @@ BEGIN
 	RETURN held;
 END
 $$;
-GRANT EXECUTE ON FUNCTION cpub_worker.worker_heartbeat(uuid) TO cpub_worker;
+GRANT EXECUTE ON FUNCTION cpub_worker.worker_heartbeat(uuid, integer, integer)
+	TO cpub_worker;
 
 -- cpub_worker.worker_deregister(worker_id): a clean shutdown.  The worker
 -- is stopped, and the jobs it still holds go back to pending at once
@@ -1101,9 +1130,10 @@ GRANT EXECUTE ON FUNCTION cpub_worker.job_heartbeat(uuid, bigint[], interval)
 -- job_retry_delay_max, times a random factor from 0.5 to 1 (so jobs that
 -- failed together do not all come back together).  Otherwise (no retry,
 -- or that was its last attempt) it is dead, for admins to see and retry.
--- last_error keeps the error (up to 10000 characters).  Returns the job's
--- new state, attempts and run_after.  55Q01 if the worker no longer holds
--- it; P0002, 55Q05; 22004 for a missing id or error.
+-- last_error keeps the error (up to 10000 characters), failed_at when.
+-- Returns the job's new state, attempts and run_after.  55Q01 if the
+-- worker no longer holds it; P0002, 55Q05; 22004 for a missing id or
+-- error.
 CREATE FUNCTION cpub_worker.job_fail(worker_id uuid, id bigint, error text,
 									 retry boolean DEFAULT true)
 	RETURNS TABLE (state text, attempts integer, run_after timestamptz)
@@ -1134,14 +1164,14 @@ BEGIN
 		   SET state = 'pending', run_after = pg_catalog.now() + delay,
 			   lease_owner = NULL, lease_expires_at = NULL,
 			   last_error = pg_catalog.left(job_fail.error, 10000),
-			   updated_at = pg_catalog.now()
+			   failed_at = pg_catalog.now(), updated_at = pg_catalog.now()
 		 WHERE x.id = j.id;
 		PERFORM cpub.queue_head_lower((-j.priority)::smallint, pg_catalog.now() + delay, j.id);
 	ELSE
 		UPDATE cpub.jobs x
 		   SET state = 'dead', lease_owner = NULL, lease_expires_at = NULL,
 			   last_error = pg_catalog.left(job_fail.error, 10000),
-			   updated_at = pg_catalog.now()
+			   failed_at = pg_catalog.now(), updated_at = pg_catalog.now()
 		 WHERE x.id = j.id;
 	END IF;
 	RETURN QUERY SELECT x.state, x.attempts, x.run_after FROM cpub.jobs x WHERE x.id = j.id;
@@ -1417,21 +1447,24 @@ GRANT EXECUTE ON FUNCTION cpub_admin.queue_stats() TO cpub_admin_viewer;
 
 -- cpub_admin.workers(include_stopped): live workers (and stopped ones, kept
 -- for worker_retention, with include_stopped), oldest first, with the jobs
--- each holds and whether it is alive (cpub.worker_alive: not stopped,
+-- each holds, whether it is alive (cpub.worker_alive: not stopped,
 -- heartbeat within worker_timeout; a dead one is marked stopped by the
--- next claim or maintenance).
+-- next claim or maintenance) and the containers its last heartbeat
+-- reported (NULL: not reported).
 CREATE FUNCTION cpub_admin.workers(include_stopped boolean DEFAULT false)
 	RETURNS TABLE (id uuid, host text, pid integer, version text,
 				   capabilities text[], started_at timestamptz,
 				   heartbeat_at timestamptz, stopped_at timestamptz,
-				   alive boolean, running_jobs bigint)
+				   alive boolean, running_jobs bigint,
+				   running_containers integer, warm_containers integer)
 	LANGUAGE sql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, cpub, pg_temp
 	AS $$
 	SELECT w.id, w.host, w.pid, w.version, w.capabilities, w.started_at,
 		   w.heartbeat_at, w.stopped_at, cpub.worker_alive(w),
 		   (SELECT count(*) FROM cpub.jobs j
-			 WHERE j.state = 'running' AND j.lease_owner = w.id)
+			 WHERE j.state = 'running' AND j.lease_owner = w.id),
+		   w.running_containers, w.warm_containers
 	  FROM cpub.workers w
 	 WHERE w.stopped_at IS NULL OR coalesce(workers.include_stopped, false)
 	 ORDER BY w.started_at, w.id

@@ -59,9 +59,14 @@ CREATE INDEX executions_created ON cpub.executions (created_at);
 CREATE INDEX executions_unfinished ON cpub.executions (created_at)
 	WHERE status IN ('queued', 'running');
 -- Finished executions by completion time, for cpub_admin.execution_counts
--- (scraped by /metrics).  Partial: an execution gets its one entry when it
--- finishes, none while queued or running.
+-- (scraped by /metrics) and cpub_admin.platform_load (invocations per
+-- bucket and their latency, sql/75_observability.sql).  Partial: an
+-- execution gets its one entry when it finishes, none while queued or
+-- running.  It carries status and duration_ms so that both read the index
+-- alone (an index-only scan) and never the wide rows, bodies and logs,
+-- of every execution in their period.
 CREATE INDEX executions_completed ON cpub.executions (completed_at)
+	INCLUDE (status, duration_ms)
 	WHERE completed_at IS NOT NULL;
 
 ALTER TABLE cpub.executions ENABLE ROW LEVEL SECURITY;

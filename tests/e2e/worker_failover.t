@@ -11,7 +11,11 @@
 # containers gone.
 #
 # worker_timeout is 3 s here (30 s by default) and maintenance runs every
-# 2 s, so that a dead worker is noticed in seconds.
+# 2 s, so that a dead worker is noticed in seconds.  Throughout, each
+# worker's heartbeat (every second) reports its containers, as admins
+# read them in cpub_admin.platform_load: the one running a call while it
+# runs, and, once the calls are over, none running and every container it
+# has warm.
 
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib/http.sh"
@@ -55,6 +59,28 @@ worker_containers()
 		--filter "label=cpub.worker=$1"
 }
 
+# reported WORKER_ID: "RUNNING WARM", the containers the worker's last
+# heartbeat reported, as admins read them (null: not reported).
+reported()
+{
+	q "SELECT coalesce(w->>'running_containers', 'null') || ' ' ||
+			  coalesce(w->>'warm_containers', 'null')
+		 FROM jsonb_array_elements(cpub_admin.platform_load()->'workers') w
+		WHERE w->>'id' = '$1'"
+}
+
+# wait_reported WORKER_ID REGEX SECONDS: polls reported until it matches
+# the extended REGEX, at most SECONDS; what it last read is in $got.
+wait_reported()
+{
+	for _ in $(seq $(($3 * 10))); do
+		got=$(reported "$1")
+		[[ $got =~ $2 ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # exec_row EXECUTION_ID COLUMNS: those columns of the execution.
 exec_row()
 {
@@ -93,6 +119,8 @@ tap_ok "$([ "$STATUS" = 202 ] && [ "$(header Location)" = "/api/invocations/$exe
 wait_status "$exec_id" running 10
 row=$(exec_row "$exec_id" "status, worker_id")
 tap_ok "$([ "$row" = "running|$A" ]; echo $?)" "worker A runs it ($row)"
+wait_reported "$A" '^[1-9][0-9]* [0-9]+$' 2
+tap_ok $? "worker A's heartbeat reports the container running the call (running, warm: $got)"
 sleep 1
 orphans=$(worker_containers "$A")
 worker_kill A
@@ -161,6 +189,12 @@ tap_ok "$([ "$counts" = "ok 40 $(cut -d' ' -f1 "$WORK/share.answers" | sort -u |
 	diag "$(cat "$WORK/share.answers")"
 tap_ok "$(! grep -E 'run slot(:| lost)|could not record|declared stopped' "$WORK/B.worker.log" "$WORK/C.worker.log"; echo $?)" \
 	"neither worker lost a job, or could not report one, or was declared stopped"
+for w in B C; do
+	id=$([ $w = B ] && echo "$B" || echo "$C")
+	have=$(worker_containers "$id" | wc -l)
+	wait_reported "$id" "^0 $have\$" 3
+	tap_ok $? "calls over: worker $w reports no container running and its $have warm (running, warm: $got)"
+done
 
 # --- SIGTERM with a call in hand -----------------------------------------------------
 

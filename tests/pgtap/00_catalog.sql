@@ -134,7 +134,7 @@ SELECT set_eq($$
 	SELECT name FROM our_routines
 	 WHERE has_function_privilege('cpub_worker', oid, 'EXECUTE')
 $$, ARRAY['cpub_worker.worker_register(text,integer,text[],text)',
-		  'cpub_worker.worker_heartbeat(uuid)',
+		  'cpub_worker.worker_heartbeat(uuid,integer,integer)',
 		  'cpub_worker.worker_deregister(uuid)',
 		  'cpub_worker.workers_running(uuid[])',
 		  'cpub_worker.installation_id()',

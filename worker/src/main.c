@@ -3,9 +3,10 @@
  *	  cpub-worker: registers with the database, starts the run slots, the
  *	  build slots and the janitor, then listens: cpub_jobs wakes a slot of
  *	  the job's class, cpub_versions tells the pool a function changed.
- *	  It heartbeats (extending its leases), schedules maintenance, and on
- *	  SIGTERM or SIGINT stops claiming, lets each slot finish and report
- *	  what it holds, removes its containers and deregisters.  A second
+ *	  It heartbeats (extending its leases, reporting its containers),
+ *	  schedules maintenance, and on SIGTERM or SIGINT stops claiming, lets
+ *	  each slot finish and report what it holds, removes its containers
+ *	  and deregisters.  A second
  *	  signal exits at once (a later worker takes the jobs back and removes
  *	  the containers).
  */
@@ -281,17 +282,31 @@ release_strays(PGconn *conn, PGresult *held)
 	nseen = n;
 }
 
+/*
+ * heartbeat: tells the database this worker is alive, with the containers
+ * it runs now (pool_counts), and gives back the jobs it holds that no slot
+ * works on; then schedules maintenance.  Failures are logged; 55Q05 or
+ * P0002 (declared stopped) make the main loop register again.
+ */
 static void
 heartbeat(PGconn *conn)
 {
 	char			id[UUID_LEN + 1];
-	const char	   *p[1] = {id};
+	char			running[16], warm[16];
+	const char	   *p[3] = {id, running, warm};
+	int				nrunning, nwarm;
 	struct db_error e;
 	PGresult	   *r;
 
 	worker_id_get(id);
-	r = main_exec(conn, "SELECT unnest(cpub_worker.worker_heartbeat($1))", 1,
-				  p, &e);
+	pool_counts(&nrunning, &nwarm);
+	snprintf(running, sizeof(running), "%d", nrunning);
+	snprintf(warm, sizeof(warm), "%d", nwarm);
+	r = main_exec(conn,
+				  "SELECT unnest(cpub_worker.worker_heartbeat("
+				  "worker_id => $1, running_containers => $2, "
+				  "warm_containers => $3))",
+				  3, p, &e);
 	if (r == NULL)
 	{
 		if (db_is(&e, "55Q05") || db_is(&e, "P0002"))

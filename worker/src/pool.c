@@ -1328,15 +1328,16 @@ container_kill(struct container *c)
 }
 
 void
-pool_counts(int *total, int *idle)
+pool_counts(int *running, int *warm)
 {
-	*total = *idle = 0;
+	*running = *warm = 0;
 	pthread_mutex_lock(&P.mu);
 	for (struct container *c = P.list; c; c = c->next)
 	{
-		(*total)++;
 		if (c->state == C_IDLE)
-			(*idle)++;
+			(*warm)++;
+		else
+			(*running)++;
 	}
 	pthread_mutex_unlock(&P.mu);
 }

@@ -108,8 +108,10 @@ extern void container_kill(struct container *c);
 /* pool_shutdown: removes every container (after the slots stopped). */
 extern void pool_shutdown(void);
 
-/* Counts for the log: containers and idle ones. */
-extern void pool_counts(int *total, int *idle);
+/* pool_counts: the containers now, as the heartbeat reports them:
+ * *running those serving a call or starting for one, *warm the idle ones
+ * waiting for a call (those being removed are neither). */
+extern void pool_counts(int *running, int *warm);
 
 /* Memory accounting of a container's cgroup: reset the peak before a
  * request; the peak (KiB, -1 unknown) and OOM kills so far after it. */
