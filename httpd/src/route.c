@@ -295,6 +295,12 @@ const struct route ROUTES[] = {
 	ADMIN("GET", "/audit", "audit_log", 200, 0, NULL, T_AOBS,
 		  "The audit log, newest first; since, until, actor_user_id, "
 		  "actor_name, action (prefix*), target_kind, target_id, after, limit"),
+	ADMIN("GET", "/errors", "platform_errors", 200, 0, NULL, T_AOBS,
+		  "Failed builds, failed and dead jobs, executions by error kind; "
+		  "since, until, limit"),
+	ADMIN("GET", "/load", "platform_load", 200, 0, NULL, T_AOBS,
+		  "Queue depth, workers, containers, invocations per bucket, "
+		  "latency; since, until, bucket"),
 	ADMIN("GET", "/executions", "execution_list", 200, 0, NULL, T_AOBS,
 		  "Every execution, newest first"),
 	ADMIN("GET", "/functions", "function_list", 200, 0, NULL, T_AOBS,
