@@ -251,7 +251,7 @@ if want e2e; then
 		else
 			echo "e2e: scripts/podman.sh failed; the tests that use Podman will fail"
 		fi
-		(cd "$ROOT" && PATH=$PGBIN:$PATH prove -e bash "${e2e_files[@]#"$ROOT"/}" 2>&1) |
+		(cd "$ROOT" && PATH=$PGBIN:$PATH prove ${CPUB_TEST_VERBOSE:+-v} -e bash "${e2e_files[@]#"$ROOT"/}" 2>&1) |
 			tee "$out"
 		count_prove "$out" "${PIPESTATUS[0]}"
 	else
