@@ -99,9 +99,7 @@ short=$(token -d username=eve -d roles=full_admin -d ttl=1)
 early=$(token -d username=nina -d roles=full_admin -d nbf_offset=60)
 other=$(token -d username=otto -d roles=full_admin -d resource=urn:containerpub-other)
 opaque=$(token -d username=bob -d roles=full_admin -d resource=urn:containerpub-admin:opaque)
-opaque_short=$(token -d username=oscar -d roles=viewer -d ttl=1 \
-	-d resource=urn:containerpub-admin:opaque)
-for t in alice vic dev both short early other opaque opaque_short; do
+for t in alice vic dev both short early other opaque; do
 	[ -n "${!t}" ] && [ "${!t}" != null ] || bail_out "no $t token from the provider"
 done
 
@@ -128,12 +126,18 @@ expect "not a token" "a.b" OIDC_INVALID
 
 expect "opaque full_admin" "$opaque" OIDC_OK full_admin
 expect "opaque full_admin again (cached)" "$opaque" OIDC_OK full_admin
-expect "opaque viewer, ttl 1" "$opaque_short" OIDC_OK viewer
+# exp is whole seconds (iat + ttl), so a token of ttl N lives between N - 1
+# and N seconds: ttl 2, asked for just before its check, is still active.
+opaque_short=$(token -d username=oscar -d roles=viewer -d ttl=2 \
+	-d resource=urn:containerpub-admin:opaque)
+[ -n "$opaque_short" ] && [ "$opaque_short" != null ] ||
+	bail_out "no opaque_short token from the provider"
+expect "opaque viewer, ttl 2" "$opaque_short" OIDC_OK viewer
 expect "opaque unknown to the provider" "NotAToken0123456789abcdef" OIDC_INVALID
 
-pause 2
-expect "JWT expired (ttl 1, 2 s later)" "$short" OIDC_INVALID
-expect "opaque expired (ttl 1): cache gone, inactive" "$opaque_short" OIDC_INVALID
+pause 3
+expect "JWT expired (ttl 1, 3 s later)" "$short" OIDC_INVALID
+expect "opaque expired (ttl 2, 3 s later): cache gone, inactive" "$opaque_short" OIDC_INVALID
 
 # Key rotation: a token signed by the new key makes the driver fetch the
 # JWKS again (2 s after the last fetch, at start); old tokens still pass.

@@ -29,8 +29,6 @@ import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 
 import Provider, { errors } from 'oidc-provider';
-/* not in the package's documented API; the version is pinned in package.json */
-import { createMemoryAdapter } from 'oidc-provider/lib/adapters/memory_adapter.js';
 
 const env = process.env;
 const HOST = '127.0.0.1';
@@ -139,12 +137,83 @@ function newSigningKey()
 	};
 }
 let signingKeys = [newSigningKey()];
+const COOKIE_KEY = crypto.randomBytes(32).toString('base64url');
 
 /*
  * One in-memory token store for every provider built (see buildProvider),
- * so that opaque tokens issued before a key rotation stay introspectable.
+ * so that opaque tokens issued before a key rotation stay introspectable:
+ * an oidc-provider adapter (the interface its documentation gives) over one
+ * Map, rather than the package's own memory adapter, which is not part of
+ * its API and differs between versions.  Only tokens land here: the clients
+ * are static and nothing makes sessions, grants or device codes.  An entry
+ * is gone once it expires (oidc-provider checks `exp` as well).
  */
-const adapter = createMemoryAdapter();
+const tokens = new Map();     /* "<model>:<id>" -> { payload, expires (ms) } */
+
+class TokenStore
+{
+	constructor(model)
+	{
+		this.model = model;
+	}
+
+	key(id)
+	{
+		return `${this.model}:${id}`;
+	}
+
+	async upsert(id, payload, expiresIn)
+	{
+		const now = Date.now();
+		for (const [k, e] of tokens) {
+			if (e.expires <= now) {
+				tokens.delete(k);
+			}
+		}
+		tokens.set(this.key(id), {
+			payload,
+			expires: expiresIn ? now + expiresIn * 1000 : Infinity,
+		});
+	}
+
+	async find(id)
+	{
+		const e = tokens.get(this.key(id));
+		return e && e.expires > Date.now() ? e.payload : undefined;
+	}
+
+	async findByUid(_uid)
+	{
+		return undefined;
+	}
+
+	async findByUserCode(_userCode)
+	{
+		return undefined;
+	}
+
+	async consume(id)
+	{
+		const e = tokens.get(this.key(id));
+		if (e) {
+			e.payload.consumed = Math.floor(Date.now() / 1000);
+		}
+	}
+
+	async destroy(id)
+	{
+		tokens.delete(this.key(id));
+	}
+
+	async revokeByGrantId(grantId)
+	{
+		for (const [k, e] of tokens) {
+			if (e.payload.grantId === grantId) {
+				tokens.delete(k);
+			}
+		}
+	}
+}
 
 /*
  * Claims to add to a token, by token object: the test-user grant puts them
@@ -266,7 +335,7 @@ async function extraTokenClaims(_ctx, token)
 function buildProvider(issuer)
 {
 	const provider = new Provider(issuer, {
-		adapter,
+		adapter: TokenStore,
 		clients: CLIENTS.map(({ client_id, client_secret }) => ({
 			client_id,
 			client_secret,
@@ -276,6 +345,8 @@ function buildProvider(issuer)
 			token_endpoint_auth_method: 'client_secret_basic',
 		})),
 		clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+		/* no browser flows, so no cookies; a key only quiets the warning */
+		cookies: { keys: [COOKIE_KEY] },
 		jwks: { keys: signingKeys },
 		features: {
 			devInteractions: { enabled: false },

@@ -202,12 +202,13 @@ check "introspection: active, roles, sub, aud, iss" \
 introspect "${OPAQUE}x" >"$TMP/i2.json"
 check "introspection of an unknown token: active false" \
 	jq -e '. == {active: false}' "$TMP/i2.json"
-SHORT=$(user_token brief viewer -d resource=urn:containerpub-admin:opaque -d ttl=1)
+# exp is whole seconds (iat + ttl): a token of ttl N lives N - 1 to N seconds
+SHORT=$(user_token brief viewer -d resource=urn:containerpub-admin:opaque -d ttl=2)
 introspect "$SHORT" >"$TMP/i4.json"
-check "an opaque token with ttl=1 is active at first" jq -e '.active == true' "$TMP/i4.json"
-sleep 2
+check "an opaque token with ttl=2 is active at first" jq -e '.active == true' "$TMP/i4.json"
+sleep 3
 introspect "$SHORT" >"$TMP/i5.json"
-check "and inactive 2 s later" jq -e '. == {active: false}' "$TMP/i5.json"
+check "and inactive 3 s later" jq -e '. == {active: false}' "$TMP/i5.json"
 CODE=$(curl -s -o /dev/null -w '%{http_code}' -u cpub-httpd:wrong \
 	--data-urlencode token="$OPAQUE" "$ISSUER/token/introspection")
 check "introspection with a wrong client secret: 401" test "$CODE" = 401
