@@ -12,7 +12,8 @@
  *	  PostgreSQL's own input functions judge them (a bad integer is 22P02).
  *	  JSON arrays fill array arguments; objects, and any JSON value of the
  *	  body, fill json/jsonb ones; a comma-separated query value fills an
- *	  array argument.
+ *	  array argument.  A JSON null is SQL NULL; an argument without a
+ *	  default that is not given is missing (22004).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -485,8 +486,10 @@ bind_args(struct request *req, const struct sqlfunc *f, json_t *args,
 			return -1;
 		}
 	}
+	/* Absent is missing; a JSON null is SQL NULL, for the function to
+	 * judge (user_link_oidc unlinks, setting_set goes back to the default). */
 	for (int i = 0; i < f->nrequired; i++)
-		if (!p->present[i] || p->text[i] == NULL)
+		if (!p->present[i])
 		{
 			snprintf(msg, sizeof(msg), "missing parameter \"%s\"",
 					 f->argname[i]);
