@@ -26,7 +26,9 @@ CREATE POLICY users_self ON cpub.users
 SELECT pg_catalog.pg_extension_config_dump('cpub.users', '');
 
 -- cpub.actor_name(user_id): how the audit log and the decided_by/granted_by
--- columns name an actor: the user's email, else the database role.
+-- columns name an actor: the user's email, else the admin signed in through
+-- OpenID Connect (by email, else subject, as cpub.audit names them), else
+-- the database role.
 CREATE FUNCTION cpub.actor_name(user_id uuid DEFAULT cpub.current_user_id())
 	RETURNS text
 	LANGUAGE sql STABLE
@@ -35,6 +37,8 @@ CREATE FUNCTION cpub.actor_name(user_id uuid DEFAULT cpub.current_user_id())
 	SELECT coalesce((SELECT u.email FROM cpub.users u
 					  WHERE u.uuid = actor_name.user_id),
 					actor_name.user_id::text,
+					(SELECT coalesce(a.email, a.subject)
+					   FROM cpub.current_admin() a),
 					session_user::text)
 $$;
 

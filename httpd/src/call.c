@@ -10,8 +10,10 @@
  *	  catalog.c); a name given twice, or one the function does not take, is
  *	  a 400.  Values go as text parameters typed as the arguments, so
  *	  PostgreSQL's own input functions judge them (a bad integer is 22P02).
- *	  JSON arrays fill array arguments; objects fill json/jsonb ones; a
- *	  comma-separated query value fills an array argument.
+ *	  JSON arrays fill array arguments; objects, and any JSON value of the
+ *	  body, fill json/jsonb ones; a comma-separated query value fills an
+ *	  array argument.  A JSON null is SQL NULL; an argument without a
+ *	  default that is not given is missing (22004).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,12 +275,22 @@ csv_array(const char *s)
 	return arr;
 }
 
+static bool
+is_json_type(const char *typname)
+{
+	return strcmp(typname, "jsonb") == 0 || strcmp(typname, "json") == 0;
+}
+
 /*
  * param_text: the text of value for argument i of f, in *out (malloc'd;
- * NULL for SQL NULL).  Returns 0 or -1 (the value does not fit).
+ * NULL for SQL NULL).  in_body: the value is a key of the JSON body, where
+ * a string for a json or jsonb argument is that JSON string (in the path
+ * or the query, the text is the argument's JSON).  Returns 0 or -1 (the
+ * value does not fit).
  */
 static int
-param_text(const struct sqlfunc *f, int i, json_t *value, char **out)
+param_text(const struct sqlfunc *f, int i, json_t *value, bool in_body,
+		   char **out)
 {
 	const char *type = f->argtypename[i];
 
@@ -296,6 +308,11 @@ param_text(const struct sqlfunc *f, int i, json_t *value, char **out)
 				json_decref(arr);
 				return *out ? 0 : -1;
 			}
+			if (in_body && is_json_type(type))
+			{
+				*out = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+				return *out ? 0 : -1;
+			}
 			*out =
 				strndup(json_string_value(value), json_string_length(value));
 			return *out ? 0 : -1;
@@ -307,7 +324,7 @@ param_text(const struct sqlfunc *f, int i, json_t *value, char **out)
 			}
 			/* FALLTHROUGH */
 		case JSON_OBJECT:
-			if (strcmp(type, "jsonb") != 0 && strcmp(type, "json") != 0)
+			if (!is_json_type(type))
 				return -1;
 			*out = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
 			return *out ? 0 : -1;
@@ -339,19 +356,24 @@ collect_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 
 /*
  * request_args: the arguments of req as one JSON object (path parameters,
- * query, body).  Returns the object (the caller decrefs) or NULL after
- * replying with the error.
+ * query, body), and in *in_body an object whose keys are those that came
+ * from the body.  Returns the object (the caller decrefs it and *in_body)
+ * or NULL after replying with the error.
  */
 static json_t *
-request_args(struct request *req)
+request_args(struct request *req, json_t **in_body)
 {
 	json_t	   *args = json_object();
 	json_t	   *dup;
 	const char *key;
 	json_t	   *value;
 
-	if (args == NULL)
+	*in_body = json_object();
+	if (args == NULL || *in_body == NULL)
+	{
+		json_decref(args);
 		return NULL;
+	}
 	for (int i = 0; i < req->match.nparams; i++)
 		json_object_set_new(args, req->match.names[i],
 							json_string(req->match.values[i]));
@@ -394,7 +416,10 @@ request_args(struct request *req)
 			if (json_object_get(args, key) != NULL)
 				json_object_set_new(args, "\x01duplicate", json_string(key));
 			else
+			{
 				json_object_set(args, key, value);
+				json_object_set_new(*in_body, key, json_true());
+			}
 		}
 		json_decref(body);
 	}
@@ -416,12 +441,13 @@ request_args(struct request *req)
 }
 
 /*
- * bind_args: the parameters of a call of f from args.  Returns 0 or -1
- * after replying (unknown, missing or ill-typed parameter).
+ * bind_args: the parameters of a call of f from args (in_body: the keys
+ * that came from the body).  Returns 0 or -1 after replying (unknown,
+ * missing or ill-typed parameter).
  */
 static int
 bind_args(struct request *req, const struct sqlfunc *f, json_t *args,
-		  struct params *p)
+		  json_t *in_body, struct params *p)
 {
 	const char *key;
 	json_t	   *value;
@@ -449,7 +475,8 @@ bind_args(struct request *req, const struct sqlfunc *f, json_t *args,
 			return -1;
 		}
 		p->present[i] = true;
-		if (param_text(f, i, value, &p->text[i]) != 0)
+		if (param_text(f, i, value, json_object_get(in_body, key) != NULL,
+					   &p->text[i]) != 0)
 		{
 			snprintf(msg, sizeof(msg),
 					 "parameter \"%.100s\" must be of type %s", key,
@@ -459,8 +486,10 @@ bind_args(struct request *req, const struct sqlfunc *f, json_t *args,
 			return -1;
 		}
 	}
+	/* Absent is missing; a JSON null is SQL NULL, for the function to
+	 * judge (user_link_oidc unlinks, setting_set goes back to the default). */
 	for (int i = 0; i < f->nrequired; i++)
-		if (!p->present[i] || p->text[i] == NULL)
+		if (!p->present[i])
 		{
 			snprintf(msg, sizeof(msg), "missing parameter \"%s\"",
 					 f->argname[i]);
@@ -480,6 +509,7 @@ handle_sql(struct request *req)
 {
 	const struct sqlfunc *f;
 	json_t				 *args = NULL;
+	json_t				 *in_body = NULL;
 	struct params		  p;
 	char				 *sql = NULL;
 	const char			 *values[SQLFUNC_MAX_ARGS];
@@ -510,10 +540,10 @@ handle_sql(struct request *req)
 			 request_query_arg(req, "follow") != NULL &&
 			 strcmp(request_query_arg(req, "follow"), "0") != 0;
 
-	args = request_args(req);
+	args = request_args(req, &in_body);
 	if (args == NULL)
-		return MHD_YES;
-	if (bind_args(req, f, args, &p) != 0)
+		goto done;
+	if (bind_args(req, f, args, in_body, &p) != 0)
 		goto done;
 	for (int i = 0; i < f->nargs; i++)
 		if (p.present[i])
@@ -602,6 +632,7 @@ done:
 	free(sql);
 	params_free(&p);
 	json_decref(args);
+	json_decref(in_body);
 	return rc;
 }
 

@@ -2,7 +2,7 @@
 -- (cpub_api.authenticate_admin, authenticate_linked, user_link_oidc), the
 -- audit records they leave, and the split between viewer and full admin.
 BEGIN;
-SELECT plan(45);
+SELECT plan(48);
 
 SELECT cpub_api.register('dana@example.com', 'correct horse', 'Dana');
 SELECT cpub_api.register('eve@example.com', 'correct horse', 'Eve');
@@ -84,6 +84,31 @@ SELECT throws_ok($$SELECT cpub_admin.user_enable(pg_temp.uid('dana@example.com')
 SELECT throws_ok($$SELECT cpub_admin.user_link_oidc(pg_temp.uid('eve@example.com'), 'kc-x')$$,
 				 '42501', NULL, 'a viewer cannot link a user');
 RESET ROLE;
+
+-- What records who decided (feature_roles.granted_by,
+-- early_access_requests.decided_by) names the admin as the audit log does:
+-- by email, else by subject.
+SELECT cpub_api.authenticate_admin('kc-admin-1', 'ada@corp.example', 'full_admin');
+SET LOCAL ROLE cpub_admin_full;
+SELECT is((SELECT granted_by FROM cpub_admin.feature_role_grant(pg_temp.uid('eve@example.com'), 'beta')),
+		  'ada@corp.example', 'a feature role an admin grants names the admin''s email');
+RESET ROLE;
+SELECT cpub_api.authenticate_admin('kc-admin-2', NULL, 'full_admin');
+SET LOCAL ROLE cpub_admin_full;
+SELECT is((SELECT granted_by FROM cpub_admin.feature_role_grant(pg_temp.uid('dana@example.com'), 'beta')),
+		  'kc-admin-2', 'an admin without an email is named by subject');
+RESET ROLE;
+SELECT cpub.set_user_identity(pg_temp.uid('eve@example.com'), gen_random_uuid(), false);
+SET LOCAL ROLE cpub_developer;
+SELECT cpub_api.early_access_request('to try it');
+RESET ROLE;
+SELECT cpub_api.authenticate_admin('kc-admin-1', 'ada@corp.example', 'full_admin');
+SET LOCAL ROLE cpub_admin_full;
+SELECT is((SELECT decided_by FROM cpub_admin.early_access_approve(
+			(SELECT id FROM cpub_admin.early_access_list()))),
+		  'ada@corp.example', 'an early access decision names the admin');
+RESET ROLE;
+SELECT cpub.clear_identity();
 
 --
 -- Linking a user to a subject.

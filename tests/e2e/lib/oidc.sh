@@ -49,6 +49,7 @@ oidc_start()
 {
 	local name=$1 out=$OIDC_WORK/$1.out
 	shift
+	: >"$out" # before the loop below reads it
 	env "$@" node "$OIDC_ROOT/tests/oidc/provider.mjs" 0 \
 		>"$out" 2>"$OIDC_WORK/$name.err" &
 	OIDC_PID[$name]=$!
