@@ -191,6 +191,15 @@ reply_off(struct request *req)
 							  "admin_oidc_issuer.");
 }
 
+bool
+admin_is_jwt(const char *token)
+{
+	const char *dot = strchr(token, '.');
+
+	return dot != NULL && (dot = strchr(dot + 1, '.')) != NULL &&
+		   strchr(dot + 1, '.') == NULL;
+}
+
 int
 admin_verify(struct request *req, struct oidc_identity *id)
 {

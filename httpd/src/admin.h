@@ -26,6 +26,9 @@ extern bool admin_enabled(void);
 /* admin_is_platform_token: a token of our own (cpa_, cpr_), not an admin's. */
 extern bool admin_is_platform_token(const char *token);
 
+/* admin_is_jwt: token has the three parts of a JWT (two dots). */
+extern bool admin_is_jwt(const char *token);
+
 /*
  * admin_verify: the admin behind req's bearer token into *id.  Returns 0,
  * or -1 after replying: 401 (28000) for no token, a developer's token or a

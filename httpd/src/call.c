@@ -95,9 +95,11 @@ call_check_caller(struct request *req)
 	/*
 	 * An admin's token on a developer's route acts as the developer linked
 	 * to the admin (cpub_api.authenticate_linked), or is refused there.
+	 * JWTs only: they are checked locally, whereas an opaque token would
+	 * cost a call to the provider for any string a client sends here.
 	 */
-	if (!admin_is_platform_token(token) && admin_enabled() &&
-		!req->admin_verified)
+	if (!admin_is_platform_token(token) && admin_is_jwt(token) &&
+		admin_enabled() && !req->admin_verified)
 	{
 		char			 err[256];
 		enum oidc_result r =

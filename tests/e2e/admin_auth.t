@@ -295,6 +295,13 @@ expect_error 401 28000 "the linked user disabled: lin's JWT is refused on /api/a
 TOKEN=$FULL req POST "/admin/api/users/$ADA_ID/enable"
 TOKEN=$LIN req GET /api/auth/me
 expect 200 ".user_id == \"$ADA_ID\"" "  enabled again: accepted again"
+# An opaque token of the same subject is not taken on developer routes:
+# that would cost a call to the provider for any string sent there.
+LIN_OPAQUE=$(token -d username=lin -d roles=full_admin -d resource=urn:containerpub-admin:opaque)
+TOKEN=$LIN_OPAQUE req GET /api/auth/me
+expect_error 401 28000 "lin's opaque token (linked subject) on /api/auth/me: 401, JWTs only"
+whoami "$LIN_OPAQUE"
+expect 200 ".subject == \"$LIN_SUB\"" "  though the same token works on /admin/api"
 
 TOKEN=$FULL req PUT "/admin/api/users/$ADA_ID/oidc-subject" -d '{"subject":null}'
 expect 200 '.keycloak_user_id == null' "alice unlinks ada"
