@@ -8,9 +8,12 @@
  *	  Arguments: path parameters, then query parameters, then the keys of a
  *	  JSON object body, each named after an argument of the function (see
  *	  catalog.c); a name given twice, or one the function does not take, is
- *	  a 400.  Values go as text parameters typed as the arguments, so
- *	  PostgreSQL's own input functions judge them (a bad integer is 22P02).
- *	  JSON arrays fill array arguments; objects fill json/jsonb ones; a
+ *	  a 400, and so is a required argument not given (22004).  Values go as
+ *	  text parameters typed as the arguments, so PostgreSQL's own input
+ *	  functions judge them (a bad integer is 22P02); a JSON null is SQL
+ *	  NULL, for a required argument too (the function decides, as at psql).
+ *	  JSON arrays fill array arguments; any JSON value of the body fills a
+ *	  json/jsonb one as itself (a query value is JSON text already); a
  *	  comma-separated query value fills an array argument.
  */
 #include <stdio.h>
@@ -275,14 +278,25 @@ csv_array(const char *s)
 
 /*
  * param_text: the text of value for argument i of f, in *out (malloc'd;
- * NULL for SQL NULL).  Returns 0 or -1 (the value does not fit).
+ * NULL for SQL NULL); from_body: the value is a JSON value of the body,
+ * not the text of a path or query parameter.  Returns 0 or -1 (the value
+ * does not fit).
  */
 static int
-param_text(const struct sqlfunc *f, int i, json_t *value, char **out)
+param_text(const struct sqlfunc *f, int i, json_t *value, bool from_body,
+		   char **out)
 {
 	const char *type = f->argtypename[i];
 
 	*out = NULL;
+	if (json_is_null(value))
+		return 0;
+	/* {"value": "15 minutes"} is the JSON string, not the text 15 minutes. */
+	if (from_body && (strcmp(type, "jsonb") == 0 || strcmp(type, "json") == 0))
+	{
+		*out = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+		return *out ? 0 : -1;
+	}
 	switch (json_typeof(value))
 	{
 		case JSON_NULL:
@@ -339,19 +353,26 @@ collect_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 
 /*
  * request_args: the arguments of req as one JSON object (path parameters,
- * query, body).  Returns the object (the caller decrefs) or NULL after
- * replying with the error.
+ * query, body), and in *from_body the names of those the body gave (an
+ * object of trues).  Returns the object (the caller decrefs both) or NULL
+ * after replying with the error.
  */
 static json_t *
-request_args(struct request *req)
+request_args(struct request *req, json_t **from_body)
 {
 	json_t	   *args = json_object();
 	json_t	   *dup;
 	const char *key;
 	json_t	   *value;
 
-	if (args == NULL)
+	*from_body = json_object();
+	if (args == NULL || *from_body == NULL)
+	{
+		json_decref(args);
+		json_decref(*from_body);
+		*from_body = NULL;
 		return NULL;
+	}
 	for (int i = 0; i < req->match.nparams; i++)
 		json_object_set_new(args, req->match.names[i],
 							json_string(req->match.values[i]));
@@ -375,6 +396,8 @@ request_args(struct request *req)
 			snprintf(detail, sizeof(detail), "%s (line %d, column %d).",
 					 jerr.text, jerr.line, jerr.column);
 			json_decref(args);
+			json_decref(*from_body);
+			*from_body = NULL;
 			reply_simple_error(req, "22032",
 							   "invalid JSON in the request body", detail,
 							   NULL);
@@ -384,6 +407,8 @@ request_args(struct request *req)
 		{
 			json_decref(body);
 			json_decref(args);
+			json_decref(*from_body);
+			*from_body = NULL;
 			reply_simple_error(req, "22023",
 							   "the request body must be a JSON object", NULL,
 							   NULL);
@@ -394,7 +419,10 @@ request_args(struct request *req)
 			if (json_object_get(args, key) != NULL)
 				json_object_set_new(args, "\x01duplicate", json_string(key));
 			else
+			{
 				json_object_set(args, key, value);
+				json_object_set_new(*from_body, key, json_true());
+			}
 		}
 		json_decref(body);
 	}
@@ -406,6 +434,8 @@ request_args(struct request *req)
 		snprintf(msg, sizeof(msg), "parameter \"%.100s\" given twice",
 				 json_string_value(dup));
 		json_decref(args);
+		json_decref(*from_body);
+		*from_body = NULL;
 		reply_simple_error(req, "22023", msg,
 						   "A parameter comes from the path, the query or the "
 						   "body, once.",
@@ -416,12 +446,13 @@ request_args(struct request *req)
 }
 
 /*
- * bind_args: the parameters of a call of f from args.  Returns 0 or -1
- * after replying (unknown, missing or ill-typed parameter).
+ * bind_args: the parameters of a call of f from args (from_body: the names
+ * the body gave).  Returns 0 or -1 after replying (unknown, missing or
+ * ill-typed parameter).
  */
 static int
 bind_args(struct request *req, const struct sqlfunc *f, json_t *args,
-		  struct params *p)
+		  json_t *from_body, struct params *p)
 {
 	const char *key;
 	json_t	   *value;
@@ -449,7 +480,8 @@ bind_args(struct request *req, const struct sqlfunc *f, json_t *args,
 			return -1;
 		}
 		p->present[i] = true;
-		if (param_text(f, i, value, &p->text[i]) != 0)
+		if (param_text(f, i, value, json_object_get(from_body, key) != NULL,
+					   &p->text[i]) != 0)
 		{
 			snprintf(msg, sizeof(msg),
 					 "parameter \"%.100s\" must be of type %s", key,
@@ -460,7 +492,7 @@ bind_args(struct request *req, const struct sqlfunc *f, json_t *args,
 		}
 	}
 	for (int i = 0; i < f->nrequired; i++)
-		if (!p->present[i] || p->text[i] == NULL)
+		if (!p->present[i])
 		{
 			snprintf(msg, sizeof(msg), "missing parameter \"%s\"",
 					 f->argname[i]);
@@ -480,6 +512,7 @@ handle_sql(struct request *req)
 {
 	const struct sqlfunc *f;
 	json_t				 *args = NULL;
+	json_t				 *from_body = NULL;
 	struct params		  p;
 	char				 *sql = NULL;
 	const char			 *values[SQLFUNC_MAX_ARGS];
@@ -510,10 +543,10 @@ handle_sql(struct request *req)
 			 request_query_arg(req, "follow") != NULL &&
 			 strcmp(request_query_arg(req, "follow"), "0") != 0;
 
-	args = request_args(req);
+	args = request_args(req, &from_body);
 	if (args == NULL)
 		return MHD_YES;
-	if (bind_args(req, f, args, &p) != 0)
+	if (bind_args(req, f, args, from_body, &p) != 0)
 		goto done;
 	for (int i = 0; i < f->nargs; i++)
 		if (p.present[i])
@@ -602,6 +635,7 @@ done:
 	free(sql);
 	params_free(&p);
 	json_decref(args);
+	json_decref(from_body);
 	return rc;
 }
 
