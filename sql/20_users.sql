@@ -38,6 +38,18 @@ CREATE FUNCTION cpub.actor_name(user_id uuid DEFAULT cpub.current_user_id())
 					session_user::text)
 $$;
 
+-- cpub.current_actor_name(): the name of whoever acts now, as cpub.audit
+-- writes it: an admin signed in through OpenID Connect by email (else
+-- subject), else cpub.actor_name().  What decided_by and granted_by say.
+CREATE FUNCTION cpub.current_actor_name() RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, cpub, pg_temp
+	AS $$
+	SELECT coalesce((SELECT coalesce(a.email, a.subject)
+					   FROM cpub.current_admin() a),
+					cpub.actor_name())
+$$;
+
 -- cpub.require_known_user(user_id): the user; P0002 when unknown.
 -- cpub.user_row(user_id): the same, locked for update.
 CREATE FUNCTION cpub.require_known_user(user_id uuid) RETURNS cpub.users

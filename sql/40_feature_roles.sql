@@ -45,7 +45,8 @@ CREATE FUNCTION cpub.feature_role_add(user_id uuid, role text,
 	AS $$
 BEGIN
 	INSERT INTO cpub.feature_roles AS f (user_id, role, granted_by)
-	VALUES (feature_role_add.user_id, feature_role_add.role, cpub.actor_name())
+	VALUES (feature_role_add.user_id, feature_role_add.role,
+			cpub.current_actor_name())
 	ON CONFLICT ON CONSTRAINT feature_roles_pkey DO NOTHING;
 	IF NOT FOUND THEN
 		RETURN false;

@@ -170,7 +170,7 @@ BEGIN
 	   SET status = early_access_decide.status,
 		   note = n,
 		   decided_at = now(),
-		   decided_by = cpub.actor_name(),
+		   decided_by = cpub.current_actor_name(),
 		   updated_at = now()
 	 WHERE r.id = req.id;
 

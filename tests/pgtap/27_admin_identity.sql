@@ -2,7 +2,7 @@
 -- (cpub_api.authenticate_admin, authenticate_linked, user_link_oidc), the
 -- audit records they leave, and the split between viewer and full admin.
 BEGIN;
-SELECT plan(45);
+SELECT plan(47);
 
 SELECT cpub_api.register('dana@example.com', 'correct horse', 'Dana');
 SELECT cpub_api.register('eve@example.com', 'correct horse', 'Eve');
@@ -74,6 +74,20 @@ SELECT results_eq(
 	$$VALUES ('admin'::text, NULL::uuid, 'ada@corp.example'::text, 'kc-admin-1'::text,
 			  'ada@corp.example'::text, 'cpub_admin_full'::text)$$,
 	'the audit record names the admin: kind, email, subject, role');
+
+-- What a full admin grants or decides names the admin, as the audit does.
+SET LOCAL ROLE cpub_admin_full;
+SELECT is((SELECT granted_by FROM cpub_admin.feature_role_grant(
+			  pg_temp.uid('eve@example.com'), 'beta')),
+		  'ada@corp.example', 'a feature role granted by an admin names the admin');
+RESET ROLE;
+INSERT INTO cpub.early_access_requests (user_id, reason)
+VALUES (pg_temp.uid('eve@example.com'), 'to try it');
+SET LOCAL ROLE cpub_admin_full;
+SELECT is((SELECT decided_by FROM cpub_admin.early_access_approve(
+			  (SELECT id FROM cpub_admin.early_access_list()))),
+		  'ada@corp.example', 'an early access decision names the admin');
+RESET ROLE;
 
 -- A viewer reads and cannot write; the database refuses.
 SELECT cpub_api.authenticate_admin('kc-viewer-1', NULL, 'viewer');
