@@ -94,8 +94,8 @@ static const char LOGIN_HELP[] =
 	"Asks the server which OpenID Connect provider its admins sign in with "
 	"(GET /admin/api/sign-in), reads the provider's discovery document for "
 	"its token endpoint and gets a token with the client credentials "
-	"grant, as the client ID (default: the one of the last sign-in, else "
-	"cpub-admin-cli), with the resource indicator the server names.  The "
+	"grant, as the client ID (default: the one of the last sign-in of the "
+	"same kind, else cpub-admin-cli), with the resource indicator the server names.  The "
 	"server checks the token (GET /admin/api/whoami) before it is kept in "
 	"the credentials file, under the server's URL.  The client secret is "
 	"never kept, only where it came from: when the token expires and the "
@@ -107,6 +107,10 @@ static const char LOGIN_HELP[] =
 	"  --client-secret-file FILE    its secret, on the file's first line; "
 	"else CPUB_ADMIN_CLIENT_SECRET, else asked for (a line of standard "
 	"input)\n"
+	"  --device                     sign in as yourself in a browser (the "
+	"device flow, RFC 8628): cpub prints an address and a code, and waits; "
+	"without a secret the client is a public one.  The token is not "
+	"renewed\n"
 	"  --token-file FILE            keep this token instead (its first "
 	"line; - for standard input), got elsewhere: it is not renewed";
 
@@ -134,7 +138,7 @@ static const char TIER_LIMITS[] =
 static const struct admin_row ROWS[] = {
 	/* sign-in (oidc.c) */
 	{.name = "admin login", .run = cmd_admin_login,
-	 .usage = "[--client-id ID] [--client-secret-file FILE] [--token-file FILE]",
+	 .usage = "[--client-id ID] [--client-secret-file FILE] [--device | --token-file FILE]",
 	 .summary = "sign in as an admin; the token is kept", .help = LOGIN_HELP},
 	{.name = "admin logout", .run = cmd_admin_logout, .usage = "",
 	 .summary = "forget the admin token"},

@@ -6,10 +6,13 @@
  *	  (ISSUER/.well-known/openid-configuration) names its token endpoint,
  *	  where cpub gets an access token with the OAuth 2 client credentials
  *	  grant (RFC 6749 4.4: HTTP basic client authentication, and
- *	  resource=... of RFC 8707 when the server names one).  Or the admin
- *	  hands cpub a token got elsewhere (--token-file: a Keycloak device
- *	  flow through another tool, ...).  The server checks the token
- *	  (GET /admin/api/whoami) before it is kept.
+ *	  resource=... of RFC 8707 when the server names one); or, for an admin
+ *	  who signs in as a person, with the device authorization grant (RFC
+ *	  8628, --device: cpub shows where to sign in and polls the token
+ *	  endpoint, at the interval the provider asks for, slowing down when
+ *	  told to).  Or the admin hands cpub a token got elsewhere
+ *	  (--token-file).  The server checks the token (GET /admin/api/whoami)
+ *	  before it is kept.
  *
  *	  The token is kept like a developer's session: in the credentials file
  *	  (config.c), under the server's entry, as its "admin" member:
@@ -24,13 +27,15 @@
  *	  it came from the client credentials grant with a secret that can be
  *	  read again from the same place, a new one is got at once, under the
  *	  credentials' lock (a run that waited for it takes the one another run
- *	  got).  Otherwise the admin is told to run cpub admin login.
+ *	  got).  Otherwise (a device flow's or a file's token, a secret typed
+ *	  in) the admin is told to run cpub admin login.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -195,16 +200,18 @@ discover(struct cli *cli, const char *issuer, json_t **doc)
 }
 
 /*
- * token_request: POST FORM to the token endpoint ENDPOINT as the client
- * CLIENT_ID with SECRET (HTTP basic; no SECRET: client_id in the form, a
- * public client).  On success *out is the reply, with an access_token
- * (the caller releases it).  *error is the OAuth error code of a refusal
+ * token_request: POST FORM to ENDPOINT, the token endpoint (or the device
+ * authorization endpoint), as the client CLIENT_ID with SECRET (HTTP
+ * basic; no SECRET: client_id in the form, a public client).  On success
+ * *out is the reply, which has the member WANT ("access_token") (the
+ * caller releases it).  *error is the OAuth error code of a refusal
  * ("authorization_pending", ...) when ERROR is not NULL: the caller says
  * it; otherwise the refusal is said here.  Returns 0 or an exit code.
  */
 static int
 token_request(struct cli *cli, const char *endpoint, const char *client_id,
-			  const char *secret, const char *form, json_t **out, char **error)
+			  const char *secret, const char *form, const char *want,
+			  json_t **out, char **error)
 {
 	struct http_request req = {
 		.method = "POST",
@@ -237,7 +244,7 @@ token_request(struct cli *cli, const char *endpoint, const char *client_id,
 	rc = http_send(cli, &req, &r);
 	if (rc != 0)
 		goto done;
-	if (r.status == 200 && str(r.json, "access_token"))
+	if (r.status == 200 && str(r.json, want))
 	{
 		*out = r.json;
 		r.json = NULL;
@@ -258,9 +265,8 @@ token_request(struct cli *cli, const char *endpoint, const char *client_id,
 					 : "",
 				 what ? what : code, code);
 	else
-		cli_fail(cli, rc, "oidc",
-				 "the token endpoint %s answered %ld without a token",
-				 endpoint, r.status);
+		cli_fail(cli, rc, "oidc", "%s answered %ld without a %s", endpoint,
+				 r.status, want);
 done:
 	http_response_free(&r);
 	if (password)
@@ -331,7 +337,7 @@ client_credentials(struct cli *cli, json_t *rec, const char *secret)
 		 form_add(&form, "resource", str(rec, "resource")) != 0))
 		goto done;
 	rc = token_request(cli, str(rec, "token_endpoint"), str(rec, "client_id"),
-					   secret, form, &tok, NULL);
+					   secret, form, "access_token", &tok, NULL);
 	if (rc != 0)
 		goto done;
 	json_object_set(rec, "access_token", json_object_get(tok, "access_token"));
@@ -598,15 +604,123 @@ done:
 	return rc;
 }
 
+/* The grant type of the device flow (RFC 8628). */
+#define DEVICE_GRANT "urn:ietf:params:oauth:grant-type:device_code"
+
+/*
+ * device_flow: REC's token by the device authorization grant (RFC 8628) at
+ * DEVICE_ENDPOINT, for REC's client (SECRET: a confidential one, else
+ * public) and resource: the admin is told where to sign in (standard
+ * error), then the token endpoint is polled every "interval" seconds (5
+ * when the provider names none; 5 more after each slow_down) until the
+ * sign-in is done, refused or expired.  Sets REC's access_token and
+ * expires_at.  Returns 0 or an exit code (reported).
+ */
+static int
+device_flow(struct cli *cli, json_t *rec, const char *device_endpoint,
+			const char *secret)
+{
+	char	   *form = NULL;
+	char	   *poll = NULL;
+	char	   *error = NULL;
+	json_t	   *dev = NULL;
+	json_t	   *tok = NULL;
+	const char *uri;
+	const char *code;
+	json_int_t	interval;
+	json_int_t	lifetime;
+	time_t		deadline;
+	int			rc = 1;
+
+	if (form_add(&form, "scope", "openid") != 0 ||
+		(str(rec, "resource") &&
+		 form_add(&form, "resource", str(rec, "resource")) != 0))
+		goto done;
+	rc = token_request(cli, device_endpoint, str(rec, "client_id"), secret,
+					   form, "device_code", &dev, NULL);
+	if (rc != 0)
+		goto done;
+	rc = 1;
+	if (form_add(&poll, "grant_type", DEVICE_GRANT) != 0 ||
+		form_add(&poll, "device_code", str(dev, "device_code")) != 0)
+		goto done;
+	uri = str(dev, "verification_uri_complete");
+	code = str(dev, "user_code");
+	if (uri)
+		fprintf(stderr, "To sign in, open %s\n(the code is %s)\n", uri,
+				code ? code : "in the address");
+	else
+		fprintf(stderr, "To sign in, open %s and enter the code %s\n",
+				str(dev, "verification_uri") ? str(dev, "verification_uri")
+											 : "the provider's page",
+				code ? code : "(none given)");
+	fprintf(stderr, "Waiting for the sign-in...\n");
+	interval = json_integer_value(json_object_get(dev, "interval"));
+	if (interval <= 0)
+		interval = 5;
+	lifetime = json_integer_value(json_object_get(dev, "expires_in"));
+	deadline = time(NULL) + (time_t) (lifetime > 0 ? lifetime : 600);
+	for (;;)
+	{
+		sleep((unsigned int) interval);
+		if (time(NULL) > deadline)
+		{
+			rc = cli_fail(cli, EXIT_API, "expired_token",
+						  "the code expired before the sign-in (run cpub "
+						  "admin login --device again)");
+			goto done;
+		}
+		free(error);
+		error = NULL;
+		rc = token_request(cli, str(rec, "token_endpoint"),
+						   str(rec, "client_id"), secret, poll, "access_token",
+						   &tok, &error);
+		if (rc == 0)
+			break;
+		if (!error)
+			goto done; /* said */
+		if (strcmp(error, "authorization_pending") == 0)
+			continue;
+		if (strcmp(error, "slow_down") == 0)
+		{
+			interval += 5;
+			continue;
+		}
+		if (strcmp(error, "access_denied") == 0)
+			rc = cli_fail(cli, EXIT_API, error,
+						  "the sign-in was refused at the identity provider "
+						  "(access_denied)");
+		else if (strcmp(error, "expired_token") == 0)
+			rc = cli_fail(cli, EXIT_API, error,
+						  "the code expired before the sign-in (run cpub "
+						  "admin login --device again)");
+		else
+			rc = cli_fail(cli, EXIT_API, error,
+						  "the identity provider refused the device code (%s)",
+						  error);
+		goto done;
+	}
+	json_object_set(rec, "access_token", json_object_get(tok, "access_token"));
+	set_expiry(rec, json_object_get(tok, "expires_in"));
+done:
+	json_decref(tok);
+	json_decref(dev);
+	free(error);
+	free(poll);
+	free(form);
+	return rc;
+}
+
 static const struct option login_options[] = {
 	{"client-id", required_argument, NULL, 'c'},
 	{"client-secret-file", required_argument, NULL, 's'},
 	{"token-file", required_argument, NULL, 't'},
+	{"device", no_argument, NULL, 'd'},
 	{NULL, 0, NULL, 0}};
 
 /*
  * cmd_admin_login: admin login [--client-id ID] [--client-secret-file F]
- * [--token-file F].
+ * [--device | --token-file F].
  */
 int
 cmd_admin_login(struct cli *cli, int argc, char **argv)
@@ -614,6 +728,7 @@ cmd_admin_login(struct cli *cli, int argc, char **argv)
 	const char *client_id = NULL;
 	const char *secret_file = NULL;
 	const char *token_file = NULL;
+	bool		device = false;
 	char	   *secret = NULL;
 	char	   *abs_file = NULL;
 	json_t	   *sign_in = NULL;
@@ -633,16 +748,19 @@ cmd_admin_login(struct cli *cli, int argc, char **argv)
 			secret_file = optarg;
 		else if (c == 't')
 			token_file = optarg;
+		else if (c == 'd')
+			device = true;
 		else
 			return cli_opt_exit(c);
 	}
 	rc = cli_operands(cli, argc, argv, 0, 0);
 	if (rc != 0)
 		return rc;
-	if (token_file && (client_id || secret_file))
+	if (token_file && (client_id || secret_file || device))
 		return cli_usage_error(cli, "--token-file takes a token got "
-									"elsewhere: no --client-id nor "
-									"--client-secret-file with it");
+									"elsewhere: no --client-id, "
+									"--client-secret-file nor --device with "
+									"it");
 	if (token_file)
 		return login_token_file(cli, token_file);
 
@@ -660,25 +778,30 @@ cmd_admin_login(struct cli *cli, int argc, char **argv)
 	if (rc != 0)
 		goto done;
 
-	/* The client: given, else the one kept for this issuer, else ours. */
+	/* The client: given, else the one of the last sign-in of the same kind
+	 * with this issuer, else ours. */
 	old = config_admin(cli);
 	if (!client_id && old && str(old, "client_id") && str(old, "issuer") &&
-		strcmp(str(old, "issuer"), str(sign_in, "issuer")) == 0)
+		str(old, "grant") &&
+		strcmp(str(old, "issuer"), str(sign_in, "issuer")) == 0 &&
+		strcmp(str(old, "grant"), device ? "device" : "client_credentials") ==
+			0)
 		client_id = str(old, "client_id");
 	if (!client_id)
 		client_id = DEFAULT_CLIENT_ID;
-	rec =
-		json_pack("{s:s, s:s, s:s, s:s, s:O?}", "grant", "client_credentials",
-				  "issuer", str(sign_in, "issuer"), "client_id", client_id,
-				  "token_endpoint", str(doc, "token_endpoint"), "resource",
-				  json_object_get(sign_in, "resource"));
+	rec = json_pack("{s:s, s:s, s:s, s:s, s:O?}", "grant",
+					device ? "device" : "client_credentials", "issuer",
+					str(sign_in, "issuer"), "client_id", client_id,
+					"token_endpoint", str(doc, "token_endpoint"), "resource",
+					json_object_get(sign_in, "resource"));
 	if (!rec)
 	{
 		rc = 1;
 		goto done;
 	}
 
-	/* The secret: a file, else the environment, else asked for. */
+	/* The secret: a file, else the environment, else asked for (the device
+	 * flow: else none, a public client). */
 	if (secret_file)
 	{
 		abs_file =
@@ -696,21 +819,34 @@ cmd_admin_login(struct cli *cli, int argc, char **argv)
 		secret = strdup(getenv(SECRET_ENV));
 		from = "env";
 	}
-	else
+	else if (!device)
 	{
 		secret = auth_read_secret("Client secret: ", "client secret");
 		from = "prompt";
 	}
-	if (!secret)
+	else
+		from = NULL;
+	if (!secret && from)
 	{
 		rc = 1;
 		goto done;
 	}
-	json_object_set_new(rec, "secret_from", json_string(from));
+	if (from)
+		json_object_set_new(rec, "secret_from", json_string(from));
 	if (abs_file)
 		json_object_set_new(rec, "secret_file", json_string(abs_file));
 
-	rc = client_credentials(cli, rec, secret);
+	if (device && !str(doc, "device_authorization_endpoint"))
+		rc = cli_fail(cli, EXIT_API, "oidc",
+					  "the identity provider %s offers no device flow (its "
+					  "discovery document names no "
+					  "device_authorization_endpoint)",
+					  str(sign_in, "issuer"));
+	else if (device)
+		rc = device_flow(cli, rec, str(doc, "device_authorization_endpoint"),
+						 secret);
+	else
+		rc = client_credentials(cli, rec, secret);
 	if (rc != 0)
 		goto done;
 	rc = whoami(cli, str(rec, "access_token"), &who);

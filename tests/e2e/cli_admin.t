@@ -76,7 +76,7 @@ SECRET=$WORK/cli.secret
 SA=service-account-cpub-admin-cli@example.test
 SA_SUB=$(subject service-account-cpub-admin-cli)
 
-oidc_start main || bail_out "the OIDC provider did not start"
+oidc_start main OIDC_DEVICE_INTERVAL=1 || bail_out "the OIDC provider did not start"
 db_create cpub_e2e_cli_admin || bail_out "could not create the database"
 admin_server api main || bail_out "cpub-httpd did not start"
 API=$URL
@@ -161,6 +161,109 @@ is_rc 3 "admin login --token-file with a token without an admin role"
 err_has "not an admin (42501)" "the server's 403 (stderr: $(one "$ERR"))"
 cpub admin whoami
 has "bob@example.test" "a refused token is not kept: the last good one stays"
+
+# --- the device flow -------------------------------------------------------------------
+
+# form_field NAME PAGE: the value of the form field NAME in the HTML PAGE;
+# form_action PAGE: where its form posts.
+form_field()
+{
+	sed -n "s/.*name=\"$1\" value=\"\([^\"]*\)\".*/\1/p" <<<"$2" | head -n 1
+}
+form_action()
+{
+	sed -n 's/.*<form[^>]*action="\([^"]*\)".*/\1/p' <<<"$1" | head -n 1
+}
+
+# device_user URI LOGIN [abort]: the person's side of the device flow, with
+# curl in a browser's stead: opens URI (the code in it), confirms the code
+# (or aborts), signs in as LOGIN (the provider's login page takes any
+# password) and consents.  Prints the title of the last page.
+device_user()
+{
+	local jar=$WORK/device.jar page code action
+	rm -f "$jar"
+	page=$(curl -s -c "$jar" -b "$jar" "$1")
+	code=$(form_field user_code "$page")
+	action=$(form_action "$page")
+	page=$(curl -s -c "$jar" -b "$jar" -d "xsrf=$(form_field xsrf "$page")" \
+		--data-urlencode "user_code=$code" "$action")
+	page=$(curl -s -L -c "$jar" -b "$jar" -d "xsrf=$(form_field xsrf "$page")" \
+		--data-urlencode "user_code=$code" -d "${3:-confirm}=yes" "$action")
+	if [ -z "$3" ]; then
+		page=$(curl -s -L -c "$jar" -b "$jar" -d prompt=login -d "login=$2" \
+			-d password=any "$(form_action "$page")")
+		page=$(curl -s -L -c "$jar" -b "$jar" -d prompt=consent "$(form_action "$page")")
+	fi
+	sed -n 's/.*<title>\(.*\)<\/title>.*/\1/p' <<<"$page"
+}
+
+# slow_downs: how many slow_down answers the main provider gave so far.
+slow_downs()
+{
+	curl -s "${OIDC_URL[main]}/test/device" | jq .slow_downs
+}
+
+# device_login LOGIN MODE -- CPUB ARGS...: cpub ARGS (admin login --device)
+# in the background, and the person's side once it printed where to sign
+# in; sets OUT, ERR, RC, and TITLE (the person's last page).  MODE: ""; abort
+# (the person aborts); slow (the person signs in only once cpub was told
+# to slow down, and 2 s later: a client polling every second meanwhile is
+# told again).
+device_login()
+{
+	local login=$1 mode=$2 uri pid slow
+	shift 2
+	[ "$1" = -- ] && shift
+	slow=$(slow_downs)
+	[ "$mode" = slow ] && curl -s -X POST "${OIDC_URL[main]}/test/slow-down" >/dev/null
+	"$CPUB" --server "$URL" "$@" >"$WORK/device.out" 2>"$WORK/device.err" </dev/null &
+	pid=$!
+	for _ in $(seq 100); do
+		uri=$(grep -o 'http://[^ ]*user_code=[^ ]*' "$WORK/device.err")
+		[ -n "$uri" ] && break
+		sleep 0.1
+	done
+	if [ "$mode" = slow ]; then
+		for _ in $(seq 100); do
+			[ "$(slow_downs)" -gt "$slow" ] && break
+			sleep 0.1
+		done
+		sleep 2
+	fi
+	TITLE=$(device_user "$uri" "$login" "$([ "$mode" = abort ] && echo abort)")
+	wait $pid
+	RC=$?
+	OUT=$(cat "$WORK/device.out")
+	ERR=$(cat "$WORK/device.err")
+}
+
+device_login alice '' -- admin login --device --client-id cpub-admin-public
+is_rc 0 "admin login --device: a public client, alice signs in in the browser's stead"
+err_has "To sign in, open ${OIDC_URL[main]}/device?user_code=" "it says where to sign in (stderr: $(one "$ERR"))"
+[ "$TITLE" = "Sign-in Success" ]
+tap_ok $? "the provider's last page says the sign-in succeeded (got: $TITLE)"
+has "signed in to $API as alice@example.test (cpub_admin_full)" "the server sees alice (stdout: $(one "$OUT"))"
+[ "$(creds ".servers[\"$API\"].admin | [.grant, .client_id, (.secret_from // \"none\")] | join(\" \")")" = "device cpub-admin-public none" ]
+tap_ok $? "kept: grant device, the public client, no secret"
+cpub admin whoami --json
+json ".subject == \"$(subject alice)\" and .email == \"alice@example.test\"" "admin whoami: alice"
+
+before=$(curl -s "${OIDC_URL[main]}/test/device")
+CPUB_ADMIN_CLIENT_SECRET=cpub-admin-cli-secret device_login vic slow -- \
+	admin login --device --client-id cpub-admin-cli
+after=$(curl -s "${OIDC_URL[main]}/test/device")
+is_rc 0 "admin login --device: the confidential client (its secret from the environment), vic signs in"
+has "as vic@example.test (cpub_admin_viewer)" "vic is a viewer (stdout: $(one "$OUT"))"
+[ "$(jq -n --argjson a "$before" --argjson b "$after" '[$b.slow_downs - $a.slow_downs, $b.polls - $a.polls]')" = "$(jq -n '[1, 2]')" ]
+tap_ok $? "told to slow down, cpub waited 5 s more: one slow_down, then the token (before: $before, after: $after)"
+
+device_login alice abort -- admin login --device --client-id cpub-admin-public
+is_rc 3 "admin login --device, the person aborts: refused"
+err_has "the sign-in was refused at the identity provider (access_denied)" "it says so (stderr: $(one "$ERR"))"
+cpub admin whoami --json
+json '.email == "vic@example.test"' "the token kept before stays"
+
 cpub admin login --client-secret-file "$SECRET"
 is_rc 0 "admin login again with the client credentials"
 
@@ -573,9 +676,12 @@ tap_ok $? "admin logout again: nothing to do (stderr: $ERR)"
 
 # --- expiry and renewal ----------------------------------------------------------------
 
-oidc_start short OIDC_TOKEN_TTL=2 || bail_out "the short-lived provider did not start"
+oidc_start short OIDC_TOKEN_TTL=2 OIDC_DEVICE_FLOW=0 || bail_out "the short-lived provider did not start"
 admin_server short short admin_clock_skew=0 || bail_out "the third cpub-httpd did not start"
 SHORT=$URL
+cpub admin login --device --client-id cpub-admin-public
+is_rc 3 "admin login --device with a provider without the device flow: refused"
+err_has "offers no device flow" "it says so (stderr: $(one "$ERR"))"
 cpub admin login --client-secret-file "$SECRET"
 is_rc 0 "admin login to a provider whose tokens live 2 s"
 T1=$(admin_token)
