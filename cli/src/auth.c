@@ -34,12 +34,13 @@ restore_echo(int sig)
 }
 
 /*
- * read_password: one line from standard input, without its line end; on a
- * terminal PROMPT is shown on standard error and the echo is off.  Returns
- * the password (malloc'd, the caller frees) or NULL (reported).
+ * auth_read_secret: one line from standard input, without its line end; on
+ * a terminal PROMPT is shown on standard error and the echo is off.  WHAT
+ * names it in a message ("password").  Returns the secret (malloc'd, the
+ * caller frees it with auth_wipe) or NULL (reported).
  */
-static char *
-read_password(const char *prompt)
+char *
+auth_read_secret(const char *prompt, const char *what)
 {
 	struct termios old, quiet;
 	bool		   tty = isatty(STDIN_FILENO);
@@ -79,7 +80,7 @@ read_password(const char *prompt)
 	if (n < 0)
 	{
 		free(line);
-		fprintf(stderr, "cpub: no password given on standard input\n");
+		fprintf(stderr, "cpub: no %s given on standard input\n", what);
 		return NULL;
 	}
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
@@ -87,9 +88,9 @@ read_password(const char *prompt)
 	return line;
 }
 
-/* wipe: clears and frees a password. */
-static void
-wipe(char *secret)
+/* auth_wipe: clears and frees a password (may be NULL). */
+void
+auth_wipe(char *secret)
 {
 	if (!secret)
 		return;
@@ -128,12 +129,12 @@ cmd_register(struct cli *cli, int argc, char **argv)
 	if (rc != 0)
 		return rc;
 	rc = 1;
-	password = read_password("Password: ");
+	password = auth_read_secret("Password: ", "password");
 	if (!password)
 		goto done;
 	if (isatty(STDIN_FILENO))
 	{
-		again = read_password("Repeat the password: ");
+		again = auth_read_secret("Repeat the password: ", "password");
 		if (!again)
 			goto done;
 		if (strcmp(password, again) != 0)
@@ -152,8 +153,8 @@ cmd_register(struct cli *cli, int argc, char **argv)
 		printf("registered %s; log in with: cpub login %s\n", email, email);
 done:
 	json_decref(out);
-	wipe(again);
-	wipe(password);
+	auth_wipe(again);
+	auth_wipe(password);
 	return rc;
 }
 
@@ -168,7 +169,7 @@ cmd_login(struct cli *cli, int argc, char **argv)
 	if (rc != 0)
 		return rc;
 	rc = 1;
-	password = read_password("Password: ");
+	password = auth_read_secret("Password: ", "password");
 	if (!password)
 		goto done;
 	rc = post_credentials(cli, "/api/auth/login", email, password, &out);
@@ -205,7 +206,7 @@ cmd_login(struct cli *cli, int argc, char **argv)
 		printf("logged in to %s as %s\n", cli->server, email);
 done:
 	json_decref(out);
-	wipe(password);
+	auth_wipe(password);
 	return rc;
 }
 

@@ -31,9 +31,11 @@ struct cli
 };
 
 /*
- * A row of the command table (main.c).  A name may be two words ("env
- * set"); "cpub env" alone then lists the rows that start with "env".
- * RUN gets argv[0] = the command's name and the words after it.
+ * A row of the command table (main.c).  A name may be two or three words
+ * ("env set", "admin user disable"); "cpub env" alone then lists the rows
+ * that start with "env".  RUN gets argv[0] = the command's name and the
+ * words after it; a row without RUN heads a group ("admin"), which the
+ * list of commands shows as one line.
  */
 struct command
 {
@@ -75,12 +77,16 @@ extern const char *cli_text(const json_t *value, char *buf, size_t size);
 extern void cli_print_local_error(const char *code, const char *message);
 extern void cli_set_error(char **err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+extern int cli_fail(struct cli *cli, int rc, const char *code, const char *fmt,
+					...) __attribute__((format(printf, 4, 5)));
 
 /* auth.c: the commands */
-extern int cmd_register(struct cli *cli, int argc, char **argv);
-extern int cmd_login(struct cli *cli, int argc, char **argv);
-extern int cmd_logout(struct cli *cli, int argc, char **argv);
-extern int cmd_whoami(struct cli *cli, int argc, char **argv);
+extern int	 cmd_register(struct cli *cli, int argc, char **argv);
+extern int	 cmd_login(struct cli *cli, int argc, char **argv);
+extern int	 cmd_logout(struct cli *cli, int argc, char **argv);
+extern int	 cmd_whoami(struct cli *cli, int argc, char **argv);
+extern char *auth_read_secret(const char *prompt, const char *what);
+extern void	 auth_wipe(char *secret);
 
 /* init.c */
 extern int cmd_init(struct cli *cli, int argc, char **argv);

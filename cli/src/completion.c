@@ -3,17 +3,19 @@
  *	  cpub completion bash: a bash completion script generated from the
  *	  command table (main.c), so that a command added to the table
  *	  completes without more work.  It completes the commands and the
- *	  second words of two-word ones ("org add"), each command's options
+ *	  next words of longer ones ("org add", "admin user disable"), each
+ *	  command's options
  *	  (found in its usage line and in the lines of its help that start
  *	  with "  -") and the global ones, the values of options that list
  *	  them ("--role owner|admin|member"), and operands by their name in
  *	  the usage line: NAME a function (from `cpub list --json`; an
  *	  optional "[NAME]" is one to be made, as init's), ORG an organization
- *	  (`cpub org list --json`), COMMAND a command, ROLE a role, FILE, DIR
- *	  and PATH a file, a lower-case word itself.  Function and
- *	  organization names are asked of the server the line names (its
- *	  --server, or the usual one) with the credentials already saved; when
- *	  that fails, nothing is offered.
+ *	  (`cpub org list --json`; for the admin commands `cpub admin orgs
+ *	  --json`), TIER a tier (`cpub admin tiers --json`), COMMAND a
+ *	  command, ROLE a role, FILE, DIR and PATH a file, a lower-case word
+ *	  itself ("N|none": none).  Names are asked of the server the line
+ *	  names (its --server, or the usual one) with the credentials already
+ *	  saved; when that fails, nothing is offered.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -59,6 +61,7 @@ static const struct
 	{"ORG", "@org", false},
 	{"ORGANIZATION", "@org", false},
 	{"COMMAND", "@command", true},
+	{"TIER", "@tier", false},
 	{"ROLE", "owner admin member", false},
 	{"METHOD", "GET HEAD POST PUT PATCH DELETE OPTIONS", false},
 	{"FILE", "@file", false},
@@ -68,25 +71,40 @@ static const struct
 
 /*
  * completion_of: what the operand (or, when !OPERAND, the option value)
- * named WORD completes to: a list of words, or "@function", "@org",
+ * named WORD of command CMD completes to: a list of words, or
+ * "@function", "@org" ("@admin_org" for an admin command), "@tier",
  * "@command", "@file"; "" for nothing.  Returns a string valid while WORD
  * and BUF (ITEM_LEN bytes) are.
  */
 static const char *
-completion_of(const char *word, bool operand, char *buf)
+completion_of(const char *cmd, const char *word, bool operand, char *buf)
 {
 	bool lower = word[0] != '\0';
 
 	for (size_t i = 0; i < sizeof(WORDS) / sizeof(WORDS[0]); i++)
 		if (strcmp(word, WORDS[i].word) == 0 &&
 			(operand || !WORDS[i].operand_only))
-			return WORDS[i].completes;
+			return strcmp(WORDS[i].completes, "@org") == 0 &&
+						   strncmp(cmd, "admin ", 6) == 0
+					   ? "@admin_org"
+					   : WORDS[i].completes;
 	if (strchr(word, '|'))
 	{
-		snprintf(buf, ITEM_LEN, "%s", word);
-		for (char *p = buf; *p; p++)
-			if (*p == '|')
-				*p = ' ';
+		size_t n = 0;
+
+		/* The words as they are; names in capitals ("N|none") say what
+		 * to type, not what to complete. */
+		buf[0] = '\0';
+		for (const char *p = word; *p;)
+		{
+			size_t len = strcspn(p, "|");
+			bool   upper = isupper((unsigned char) p[0]);
+
+			if (!upper && len > 0 && n + len + 2 < ITEM_LEN)
+				n += (size_t) snprintf(buf + n, ITEM_LEN - n, "%s%.*s",
+									   n ? " " : "", (int) len, p);
+			p += len + (p[len] == '|');
+		}
 		return buf;
 	}
 	for (const char *p = word; *p; p++)
@@ -261,10 +279,14 @@ static const char SCRIPT_BODY[] =
 	"list)\" -- \"$cur\") ;;\n"
 	"\t@org) mapfile -t COMPREPLY < <(compgen -W \"$(_cpub_names org list)\" "
 	"-- \"$cur\") ;;\n"
+	"\t@admin_org) mapfile -t COMPREPLY < <(compgen -W \"$(_cpub_names admin "
+	"orgs)\" -- \"$cur\") ;;\n"
+	"\t@tier) mapfile -t COMPREPLY < <(compgen -W \"$(_cpub_names admin "
+	"tiers)\" -- \"$cur\") ;;\n"
 	"\t@command) mapfile -t COMPREPLY < <(compgen -W \"$_cpub_words\" -- "
 	"\"$cur\") ;;\n"
 	"\t@sub) mapfile -t COMPREPLY < <(compgen -W \"$(_cpub_sub "
-	"\"${ops[0]}\")\" -- \"$cur\") ;;\n"
+	"\"${ops[*]}\")\" -- \"$cur\") ;;\n"
 	"\t@file)\n"
 	"\t\tcompopt -o filenames 2>/dev/null\n"
 	"\t\tmapfile -t COMPREPLY < <(compgen -f -- \"$cur\")\n"
@@ -295,8 +317,8 @@ static const char SCRIPT_BODY[] =
 	"\t\t\t[[ \" $_cpub_v \" == *\" $w \"* ]] && ((i++))\n"
 	"\t\telif [[ -z $cmd ]]; then\n"
 	"\t\t\tcmd=$w\n"
-	"\t\telif [[ $cmd != *' '* && ${#ops[@]} -eq 0 && -n $(_cpub_sub "
-	"\"$cmd\") ]]; then\n"
+	"\t\telif [[ ${#ops[@]} -eq 0 && \" $(_cpub_sub \"$cmd\") \" == *\" $w \"* "
+	"]]; then\n"
 	"\t\t\tcmd=\"$cmd $w\"\n"
 	"\t\telse\n"
 	"\t\t\tops+=(\"$w\")\n"
@@ -312,7 +334,7 @@ static const char SCRIPT_BODY[] =
 	"\"$cur\")\n"
 	"\telif [[ -z $cmd ]]; then\n"
 	"\t\t_cpub_offer @command\n"
-	"\telif [[ $cmd != *' '* && -n $(_cpub_sub \"$cmd\") ]]; then\n"
+	"\telif [[ ${#ops[@]} -eq 0 && -n $(_cpub_sub \"$cmd\") ]]; then\n"
 	"\t\tmapfile -t COMPREPLY < <(compgen -W \"$(_cpub_sub \"$cmd\")\" -- "
 	"\"$cur\")\n"
 	"\telse\n"
@@ -329,6 +351,14 @@ completion_first_word(const char *name)
 	return strcspn(name, " ");
 }
 
+/* completion_under: whether NAME continues the first LEN bytes of GROUP,
+ * a group's name, with another word ("admin user disable", "admin user"). */
+static bool
+completion_under(const char *name, const char *group, size_t len)
+{
+	return strncmp(name, group, len) == 0 && name[len] == ' ';
+}
+
 /* completion_bash: the whole script on standard output. */
 static void
 completion_bash(void)
@@ -337,6 +367,8 @@ completion_bash(void)
 	struct comp_spec	  spec;
 	char				  buf[ITEM_LEN];
 
+	if (!table)
+		return;
 	printf(SCRIPT_HEAD, CPUB_VERSION);
 
 	/* The first words, each once. */
@@ -354,26 +386,43 @@ completion_bash(void)
 	}
 	printf("'\n\n");
 
-	/* The second words of each group. */
-	printf("# _cpub_sub GROUP: the second words after GROUP (\"org\").\n"
+	/* The next words after each group, a group being the first words of
+	 * longer names ("org", "admin", "admin user"). */
+	printf("# _cpub_sub GROUP: the words that may follow GROUP (\"org\", "
+		   "\"admin user\").\n"
 		   "_cpub_sub()\n{\n\tcase $1 in\n");
 	for (const struct command *c = table; c->name; c++)
-	{
-		size_t n = completion_first_word(c->name);
-		bool   first = true;
+		for (size_t n = completion_first_word(c->name); c->name[n] == ' ';
+			 n += 1 + completion_first_word(c->name + n + 1))
+		{
+			bool seen = false;
+			bool first = true;
 
-		if (c->name[n] != ' ')
-			continue;
-		for (const struct command *d = table; d < c && first; d++)
-			first = !(strncmp(d->name, c->name, n) == 0 && d->name[n] == ' ');
-		if (!first)
-			continue;
-		printf("\t'%.*s') echo '", (int) n, c->name);
-		for (const struct command *d = c; d->name; d++)
-			if (strncmp(d->name, c->name, n) == 0 && d->name[n] == ' ')
-				printf("%s%s", d == c ? "" : " ", d->name + n + 1);
-		printf("' ;;\n");
-	}
+			/* Each group once, where it first appears. */
+			for (const struct command *d = table; d < c && !seen; d++)
+				seen = completion_under(d->name, c->name, n);
+			if (seen)
+				continue;
+			printf("\t'%.*s') echo '", (int) n, c->name);
+			for (const struct command *d = c; d->name; d++)
+			{
+				size_t w;
+				bool   dup = false;
+
+				if (!completion_under(d->name, c->name, n))
+					continue;
+				w = completion_first_word(d->name + n + 1);
+				for (const struct command *e = c; e < d && !dup; e++)
+					dup = completion_under(e->name, c->name, n) &&
+						  completion_first_word(e->name + n + 1) == w &&
+						  strncmp(e->name + n + 1, d->name + n + 1, w) == 0;
+				if (dup)
+					continue;
+				printf("%s%.*s", first ? "" : " ", (int) w, d->name + n + 1);
+				first = false;
+			}
+			printf("' ;;\n");
+		}
 	printf("\tesac\n}\n\n");
 
 	/* Each command's options, and those that take a value. */
@@ -381,6 +430,8 @@ completion_bash(void)
 		   "value\n# in _cpub_v.\n_cpub_spec()\n{\n\tcase $1 in\n");
 	for (const struct command *c = table; c->name; c++)
 	{
+		if (!c->run)
+			continue; /* a group's heading */
 		completion_spec(c, &spec);
 		if (spec.nopts == 0)
 			continue;
@@ -400,12 +451,14 @@ completion_bash(void)
 		   "completes to.\n_cpub_optval()\n{\n\tcase \"$1 $2\" in\n");
 	for (const struct command *c = table; c->name; c++)
 	{
+		if (!c->run)
+			continue;
 		completion_spec(c, &spec);
 		for (int i = 0; i < spec.nopts; i++)
 		{
 			const char *what =
 				spec.opts[i].value[0]
-					? completion_of(spec.opts[i].value, false, buf)
+					? completion_of(c->name, spec.opts[i].value, false, buf)
 					: "";
 
 			if (what[0])
@@ -420,10 +473,13 @@ completion_bash(void)
 		   "to.\n_cpub_operand()\n{\n\tcase \"$1 $2\" in\n");
 	for (const struct command *c = table; c->name; c++)
 	{
+		if (!c->run)
+			continue;
 		completion_spec(c, &spec);
 		for (int i = 0; i < spec.noperands; i++)
 		{
-			const char *what = completion_of(spec.operands[i], true, buf);
+			const char *what =
+				completion_of(c->name, spec.operands[i], true, buf);
 
 			/* "[NAME]" names a function to be made (init [NAME]). */
 			if (spec.optional[i] && strcmp(what, "@function") == 0)
@@ -431,9 +487,11 @@ completion_bash(void)
 
 			if (what[0])
 				printf("\t'%s %d') echo '%s' ;;\n", c->name, i + 1, what);
-			/* help's COMMAND may be two words ("help org add"). */
+			/* help's COMMAND may be three words ("help admin user
+			 * disable"). */
 			if (strcmp(what, "@command") == 0)
-				printf("\t'%s %d') echo '@sub' ;;\n", c->name, i + 2);
+				printf("\t'%s %d'|'%s %d') echo '@sub' ;;\n", c->name, i + 2,
+					   c->name, i + 3);
 		}
 	}
 	printf("\tesac\n}\n");

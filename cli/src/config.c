@@ -5,10 +5,13 @@
  *
  *		{"default_server": "http://127.0.0.1:8080",
  *		 "servers": {"http://127.0.0.1:8080": {"email", "user_id",
- *		  "session_id", "access_token", "refresh_token", ...}}}
+ *		  "session_id", "access_token", "refresh_token", ...,
+ *		  "admin": {"access_token", "expires_at", "issuer", "client_id",
+ *					"grant", "secret_from", ...}}}}
  *
  *	  Tokens are kept per server, so that one server's tokens are never
- *	  sent to another.  The folder is made with mode 0700 and the file is
+ *	  sent to another.  A developer's session and an admin's token (oidc.c)
+ *	  live side by side: each one's login and logout leave the other be.  The folder is made with mode 0700 and the file is
  *	  written with mode 0600, atomically: a temporary file in the same
  *	  folder, fsync, then rename over the old one.
  */
@@ -236,23 +239,81 @@ config_session(struct cli *cli)
 
 /*
  * config_set_session: stores SESSION (its reference is stolen) as
- * cli->server's, or forgets it when SESSION is NULL.  In memory only:
- * config_save writes it.
+ * cli->server's, or forgets it when SESSION is NULL; the server's admin
+ * token stays.  In memory only: config_save writes it.
  */
 void
 config_set_session(struct cli *cli, json_t *session)
 {
 	json_t *s = json_object_get(cli->creds, "servers");
+	json_t *admin;
 
 	if (!json_is_object(s))
 	{
 		s = json_object();
 		json_object_set_new(cli->creds, "servers", s);
 	}
+	admin = json_incref(
+		json_object_get(json_object_get(s, cli->server), CONFIG_ADMIN));
+	if (admin && !session)
+		session = json_object();
+	if (admin)
+		json_object_set(session, CONFIG_ADMIN, admin);
 	if (session)
 		json_object_set_new(s, cli->server, session);
 	else
 		json_object_del(s, cli->server);
+	json_decref(admin);
+}
+
+/*
+ * config_admin: the admin token kept for cli->server (borrowed: valid until
+ * cli->creds changes), or NULL when there is none.
+ */
+json_t *
+config_admin(struct cli *cli)
+{
+	json_t *one =
+		json_object_get(json_object_get(cli->creds, "servers"), cli->server);
+	json_t *admin = json_object_get(one, CONFIG_ADMIN);
+
+	if (!json_is_string(json_object_get(admin, "access_token")))
+		return NULL;
+	return admin;
+}
+
+/*
+ * config_set_admin: stores ADMIN (its reference is stolen) as cli->server's
+ * admin token, or forgets it when ADMIN is NULL; the developer's session
+ * stays.  In memory only: config_save writes it.
+ */
+void
+config_set_admin(struct cli *cli, json_t *admin)
+{
+	json_t *s = json_object_get(cli->creds, "servers");
+	json_t *one;
+
+	if (!json_is_object(s))
+	{
+		s = json_object();
+		json_object_set_new(cli->creds, "servers", s);
+	}
+	one = json_object_get(s, cli->server);
+	if (!json_is_object(one))
+	{
+		if (!admin)
+			return;
+		one = json_object();
+		json_object_set_new(s, cli->server, one);
+	}
+	if (admin)
+		json_object_set_new(one, CONFIG_ADMIN, admin);
+	else
+	{
+		json_object_del(one, CONFIG_ADMIN);
+		if (json_object_size(one) == 0)
+			json_object_del(s, cli->server);
+	}
 }
 
 /*

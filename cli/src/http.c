@@ -9,7 +9,9 @@
  *
  *	  A request made as the logged-in developer whose access token expired
  *	  (401, 28Q03) is retried once after POST /api/auth/refresh, and the
- *	  new tokens are saved.
+ *	  new tokens are saved.  One made as the signed-in admin carries the
+ *	  admin's token (oidc.c), renewed before it expires and once after a
+ *	  401 when it came from the client credentials grant.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "oidc.h"
 
 #define TOKEN_EXPIRED "28Q03"
 #define TOKEN_INVALID "28000"
@@ -120,7 +123,9 @@ send_once(struct cli *cli, const struct http_request *req, const char *token,
 	memset(resp, 0, sizeof(*resp));
 	if (req->want_headers)
 		resp->headers = json_array();
-	if (!curl || asprintf(&url, "%s%s", cli->server, req->path) < 0)
+	if (!curl ||
+		(req->url ? (url = strdup(req->url)) == NULL
+				  : asprintf(&url, "%s%s", cli->server, req->path) < 0))
 	{
 		url = NULL;
 		fprintf(stderr, "cpub: out of memory\n");
@@ -149,6 +154,12 @@ send_once(struct cli *cli, const struct http_request *req, const char *token,
 	}
 	for (struct curl_slist *h = req->headers; h; h = h->next)
 		headers = curl_slist_append(headers, h->data);
+	if (req->basic_user)
+	{
+		curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+		curl_easy_setopt(curl, CURLOPT_USERNAME, req->basic_user);
+		curl_easy_setopt(curl, CURLOPT_PASSWORD, req->basic_password);
+	}
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
@@ -202,12 +213,13 @@ send_once(struct cli *cli, const struct http_request *req, const char *token,
 			char message[512];
 
 			snprintf(message, sizeof(message), "could not connect to %s: %s",
-					 cli->server, curl_easy_strerror(cc));
+					 req->url ? req->url : cli->server,
+					 curl_easy_strerror(cc));
 			cli_print_local_error("connect", message);
 		}
 		else
-			fprintf(stderr, "cpub: could not connect to %s: %s\n", cli->server,
-					curl_easy_strerror(cc));
+			fprintf(stderr, "cpub: could not connect to %s: %s\n",
+					req->url ? req->url : cli->server, curl_easy_strerror(cc));
 		rc = cc == CURLE_ABORTED_BY_CALLBACK ? 1 : EXIT_CONNECT;
 		goto done;
 	}
@@ -277,6 +289,14 @@ static const struct
 	{"cpub_api.early_access_status", "cpub early-access status"},
 	{"cpub_api.early_access_request", "cpub early-access request"},
 	{"organization_set_role", "cpub org role"},
+	{"cpub_admin.settings", "cpub admin settings"},
+	{"cpub_admin.tier_list", "cpub admin tiers"},
+	{"cpub_admin.tier_update", "cpub admin tier update"},
+	{"cpub_admin.tier_set_default", "cpub admin tier default"},
+	{"cpub_admin.user_link_oidc", "cpub admin user link"},
+	{"cpub_admin.feature_role_list", "cpub admin roles USER"},
+	{"cpub_admin.early_access_set_capacity",
+	 "cpub admin early-access capacity"},
 	{NULL, NULL}};
 
 /*
@@ -428,9 +448,44 @@ done:
 }
 
 /*
+ * send_admin: http_send of a request made as the signed-in admin: the kept
+ * token (oidc_admin_token renews it when it expired), and after a 401 a
+ * renewed one once, when it can be renewed.
+ */
+static int
+send_admin(struct cli *cli, const struct http_request *req,
+		   struct http_response *resp)
+{
+	const char *token = NULL;
+	char	   *failed = NULL;
+	int			rc = oidc_admin_token(cli, NULL, &token);
+
+	if (rc != 0)
+		return rc;
+	rc = send_once(cli, req, token, resp);
+	if (rc != 0 || resp->status != 401)
+		return rc;
+	failed = strdup(token);
+	if (!failed)
+		return 0;
+	rc = oidc_admin_token(cli, failed, &token);
+	free(failed);
+	if (rc == OIDC_NOT_RENEWABLE)
+		return 0; /* the server's 401 stands */
+	if (rc != 0)
+	{
+		http_response_free(resp);
+		return rc;
+	}
+	http_response_free(resp);
+	return send_once(cli, req, token, resp);
+}
+
+/*
  * http_send: REQ to the server, as the logged-in developer when req->auth
- * (an expired access token refreshed once).  Fills *resp with whatever
- * reply came (the caller frees it with http_response_free).  Returns 0
+ * (an expired access token refreshed once), as the signed-in admin when
+ * req->admin.  Fills *resp with whatever reply came (the caller frees it
+ * with http_response_free).  Returns 0
  * when a reply came, whatever its status; otherwise EXIT_API (not logged
  * in, or the refresh refused), EXIT_CONNECT or 1 (reported).
  */
@@ -442,6 +497,8 @@ http_send(struct cli *cli, const struct http_request *req,
 	int		rc;
 
 	memset(resp, 0, sizeof(*resp));
+	if (req->admin)
+		return send_admin(cli, req, resp);
 	if (req->auth)
 	{
 		session = config_session(cli);
@@ -456,7 +513,7 @@ http_send(struct cli *cli, const struct http_request *req,
 		const char *token =
 			session
 				? json_string_value(json_object_get(session, "access_token"))
-				: NULL;
+				: req->token;
 		char *failed;
 
 		rc = send_once(cli, req, token, resp);
@@ -502,12 +559,25 @@ api_call_status(struct cli *cli, const char *method, const char *path,
 {
 	struct http_request req = {
 		.method = method, .path = path, .auth = auth, .json = body};
+
+	return http_call(cli, &req, out, status);
+}
+
+/*
+ * http_call: api_call_status of any request REQ (made as the admin, to a
+ * whole URL, ...): the reply's JSON in *out on success (2xx), else the
+ * server's error printed and an exit code.
+ */
+int
+http_call(struct cli *cli, const struct http_request *req, json_t **out,
+		  long *status)
+{
 	struct http_response r;
 	int					 rc;
 
 	*out = NULL;
 	*status = 0;
-	rc = http_send(cli, &req, &r);
+	rc = http_send(cli, req, &r);
 	if (rc != 0)
 		return rc;
 	*status = r.status;
@@ -515,8 +585,8 @@ api_call_status(struct cli *cli, const char *method, const char *path,
 		rc = http_print_error(cli, &r);
 	else if (r.len > 0 && !r.json)
 	{
-		fprintf(stderr, "cpub: the server at %s answered %ld, not JSON\n",
-				cli->server, r.status);
+		fprintf(stderr, "cpub: %s answered %ld, not JSON\n",
+				req->url ? req->url : cli->server, r.status);
 		rc = EXIT_API;
 	}
 	else

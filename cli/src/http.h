@@ -30,6 +30,15 @@ struct http_request
 	/* The caller's own request (invoke): no Accept of ours, and the path
 	 * sent as it is (dot segments kept), as it was signed. */
 	bool raw;
+	/* As the signed-in admin (oidc.c's token, renewed when it can be). */
+	bool admin;
+	/* A whole URL instead of the server's PATH (the identity provider). */
+	const char *url;
+	/* This bearer token (not the developer's nor the admin's). */
+	const char *token;
+	/* HTTP basic authentication: user and password, form-encoded. */
+	const char *basic_user;
+	const char *basic_password;
 };
 
 /* Its reply; http_response_free releases it. */
@@ -55,6 +64,8 @@ extern int	 api_call(struct cli *cli, const char *method, const char *path,
 extern int	 api_call_status(struct cli *cli, const char *method,
 							 const char *path, json_t *body, bool auth,
 							 json_t **out, long *status);
+extern int	 http_call(struct cli *cli, const struct http_request *req,
+					   json_t **out, long *status);
 extern char *http_escape(const char *s);
 
 #endif

@@ -5,7 +5,11 @@
  *	  version, and the exit codes of cli/README.md.
  *
  *	  Global options come before the command or anywhere among its own
- *	  options; a command's name is one or two words ("env set").
+ *	  options; a command's name is one to three words ("env set", "admin
+ *	  user disable"): the longest name the words spell is the command, so
+ *	  "admin user" (a command) and "admin user disable" both exist.  A row
+ *	  without RUN heads a group that the list of commands shows as one
+ *	  line ("admin"); "cpub admin" lists the group.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +18,7 @@
 
 #include "cli.h"
 #include "commands_fn.h"
+#include "commands_admin.h"
 #include "commands_inv.h"
 #include "config.h"
 #include "http.h"
@@ -21,8 +26,11 @@
 static int cmd_help(struct cli *cli, int argc, char **argv);
 static int cmd_version(struct cli *cli, int argc, char **argv);
 
-/* The command table: one row per command, in the order help lists them. */
-static const struct command commands[] = {
+/*
+ * The command table: one row per command, in the order help lists them;
+ * the admin commands (admin.c) follow it (cli_commands).
+ */
+static const struct command core_commands[] = {
 	{"register", cmd_register, "EMAIL", "create an account",
 	 "The password is asked for without echo on a terminal (twice), or read "
 	 "as one line from standard input."},
@@ -144,6 +152,10 @@ static const struct command commands[] = {
 	 "period (default 24h), then per hour (1h, 24h) or per day (7d, 30d): "
 	 "a chart on a terminal, a table otherwise.\n"
 	 "  --period P     1h, 24h, 7d or 30d"},
+	/* The admin commands, admin.c's table (commands_admin.h). */
+	{"admin", NULL, "COMMAND [ARGS]",
+	 "administer the platform (an admin's OpenID Connect sign-in)",
+	 ADMIN_HELP},
 	/* org, early access, completion (commands_inv.h) */
 	{"org create", cmd_org_create, "ORG_NAME [--display-name TEXT]",
 	 "create an organization, with you as its owner", NULL},
@@ -167,11 +179,30 @@ static const struct command commands[] = {
 	{"version", cmd_version, "", "show cpub's version", NULL},
 	{NULL, NULL, NULL, NULL, NULL}};
 
-/* cli_commands: the command table, for completion.c. */
+/*
+ * cli_commands: the whole command table, core_commands then the admin
+ * ones, ended by a row whose name is NULL.  Made once (malloc'd, kept to
+ * the end); NULL when out of memory (reported).
+ */
 const struct command *
 cli_commands(void)
 {
-	return commands;
+	static struct command *all = NULL;
+	size_t				   ncore = 0;
+
+	if (all)
+		return all;
+	while (core_commands[ncore].name)
+		ncore++;
+	all = calloc(ncore + admin_ncommands() + 1, sizeof(*all));
+	if (!all)
+	{
+		fprintf(stderr, "cpub: out of memory\n");
+		return NULL;
+	}
+	memcpy(all, core_commands, ncore * sizeof(*all));
+	admin_commands(all + ncore);
+	return all;
 }
 
 static const char global_help[] =
@@ -197,72 +228,154 @@ static const struct option global_options[] = {
 	{NULL, 0, NULL, 0}};
 
 /*
- * find_command: the row named by the first one or two of WORDS (two-word
- * names first), with *used set to how many words it took; NULL when none.
+ * name_words: how many words NAME has when WORDS (NWORDS of them) start
+ * with them all ("admin user" and {"admin", "user", "ada"}: 2), else 0.
+ */
+static int
+name_words(const char *name, int nwords, char **words)
+{
+	int k = 0;
+
+	while (*name)
+	{
+		size_t n = strcspn(name, " ");
+
+		if (k == nwords || strlen(words[k]) != n ||
+			strncmp(name, words[k], n) != 0)
+			return 0;
+		k++;
+		name += n;
+		if (*name == ' ')
+			name++;
+	}
+	return k;
+}
+
+/*
+ * find_command: the command (a row with RUN) whose name is the longest run
+ * of the first of WORDS, with *used set to its number of words; NULL when
+ * none.
  */
 static const struct command *
 find_command(int nwords, char **words, int *used)
 {
-	const struct command *one = NULL;
+	const struct command *found = NULL;
 
-	for (const struct command *c = commands; c->name; c++)
+	*used = 0;
+	for (const struct command *c = cli_commands(); c && c->name; c++)
 	{
-		size_t n = strlen(words[0]);
+		int k = c->run ? name_words(c->name, nwords, words) : 0;
 
-		if (strncmp(c->name, words[0], n) != 0)
-			continue;
-		if (c->name[n] == '\0')
-			one = c;
-		else if (c->name[n] == ' ' && nwords > 1 &&
-				 strcmp(c->name + n + 1, words[1]) == 0)
+		if (k > *used)
 		{
-			*used = 2;
-			return c;
+			found = c;
+			*used = k;
 		}
 	}
-	*used = 1;
-	return one;
+	if (!found)
+		*used = 1;
+	return found;
 }
 
-/* is_group: whether NAME is the first word of two-word commands ("env"). */
+/*
+ * under: whether NAME is a command of group GROUP (GLEN bytes): "admin
+ * user disable" is under "admin" and "admin user".
+ */
+static bool
+under(const char *name, const char *group, size_t glen)
+{
+	return strncmp(name, group, glen) == 0 && name[glen] == ' ';
+}
+
+/* is_group: whether NAME heads a group: some command's name starts with
+ * "NAME " ("env", "admin", "admin user"). */
 static bool
 is_group(const char *name)
 {
 	size_t n = strlen(name);
 
-	for (const struct command *c = commands; c->name; c++)
-		if (strncmp(c->name, name, n) == 0 && c->name[n] == ' ')
+	for (const struct command *c = cli_commands(); c && c->name; c++)
+		if (c->run && under(c->name, name, n))
 			return true;
 	return false;
+}
+
+/*
+ * find_group: the longest group the first of WORDS name, joined into BUF
+ * (SIZE bytes), with *used set to its number of words; 0 words when none.
+ */
+static void
+find_group(int nwords, char **words, char *buf, size_t size, int *used)
+{
+	size_t len = 0;
+
+	*used = 0;
+	buf[0] = '\0';
+	for (int k = 0; k < nwords && words[k][0] != '-'; k++)
+	{
+		int n =
+			snprintf(buf + len, size - len, "%s%s", k ? " " : "", words[k]);
+
+		if (n < 0 || (size_t) n >= size - len)
+			break;
+		if (!is_group(buf))
+		{
+			buf[len] = '\0';
+			break;
+		}
+		len += (size_t) n;
+		*used = k + 1;
+	}
+}
+
+/* heading_of: the row without RUN that heads NAME's group, or NULL. */
+static const struct command *
+heading_of(const char *name)
+{
+	for (const struct command *c = cli_commands(); c && c->name; c++)
+		if (!c->run && under(name, c->name, strlen(c->name)))
+			return c;
+	return NULL;
 }
 
 static const struct command *
 find_by_name(const char *name)
 {
-	for (const struct command *c = commands; c->name; c++)
+	for (const struct command *c = cli_commands(); c && c->name; c++)
 		if (strcmp(c->name, name) == 0)
 			return c;
 	return NULL;
 }
 
 /*
- * print_commands: the list of commands on F, with their summaries; only
- * those of GROUP ("env") when it is not NULL.
+ * print_commands: the list of commands on F, with their summaries: those
+ * of GROUP ("env", "admin user") when it is not NULL; otherwise every
+ * command but those of a heading's group, which is one line.
  */
 static void
 print_commands(FILE *f, const char *group)
 {
 	size_t glen = group ? strlen(group) : 0;
 
-	for (const struct command *c = commands; c->name; c++)
+	for (const struct command *c = cli_commands(); c && c->name; c++)
 	{
-		char line[128];
+		char line[512];
 
-		if (group &&
-			(strncmp(c->name, group, glen) != 0 || c->name[glen] != ' '))
+		if (group ? !c->run || !under(c->name, group, glen)
+				  : c->run && heading_of(c->name))
 			continue;
 		snprintf(line, sizeof(line), "%s%s%s", c->name, c->usage[0] ? " " : "",
 				 c->usage);
+		/* Too long for a line: its operands, and [OPTIONS] for the rest. */
+		if (strlen(line) > 76)
+		{
+			char *opt = strstr(line, " [-");
+
+			if (!opt || (strstr(line, " --") && strstr(line, " --") < opt))
+				opt = strstr(line, " --");
+			if (opt)
+				strcpy(opt, " [OPTIONS]");
+		}
 		if (strlen(line) > 30)
 			fprintf(f, "  %s\n  %-30s %s\n", line, "", c->summary);
 		else
@@ -324,6 +437,8 @@ print_wrapped(const char *text)
 	}
 }
 
+/* print_command_help: C's help; when C also heads a group ("admin
+ * user"), the group's commands after it. */
 static void
 print_command_help(const struct command *c)
 {
@@ -334,13 +449,31 @@ print_command_help(const struct command *c)
 		putchar('\n');
 		print_wrapped(c->help);
 	}
+	if (is_group(c->name))
+	{
+		printf("\nAlso:\n");
+		print_commands(stdout, c->name);
+	}
 	printf("\n%s", global_help);
 }
 
+/* print_group_help: GROUP's commands on F, after its heading's help. */
 static void
 print_group_help(FILE *f, const char *group)
 {
-	fprintf(f, "usage: cpub %s COMMAND ...\n\nCommands:\n", group);
+	const struct command *h = find_by_name(group);
+
+	fprintf(f, "usage: cpub %s COMMAND ...\n\n", group);
+	if (h && !h->run && f == stdout)
+	{
+		printf("cpub %s: %s\n\n", h->name, h->summary);
+		if (h->help)
+		{
+			print_wrapped(h->help);
+			putchar('\n');
+		}
+	}
+	fprintf(f, "Commands:\n");
 	print_commands(f, group);
 	fprintf(f, "\n'cpub help %s COMMAND' tells more of one.\n", group);
 }
@@ -520,11 +653,20 @@ cli_args(struct cli *cli, int argc, char **argv, int min, int max)
 	return cli_operands(cli, argc, argv, min, max);
 }
 
+/* help_row: a row of help --json. */
+static json_t *
+help_row(const struct command *c)
+{
+	return json_pack("{s:s, s:s, s:s, s:s?}", "name", c->name, "usage",
+					 c->usage, "summary", c->summary, "help", c->help);
+}
+
 static int
 cmd_help(struct cli *cli, int argc, char **argv)
 {
 	const struct command *c;
-	int					  rc = cli_args(cli, argc, argv, 0, 2);
+	char				  group[128];
+	int					  rc = cli_args(cli, argc, argv, 0, -1);
 	int					  used;
 
 	if (rc != 0)
@@ -533,11 +675,9 @@ cmd_help(struct cli *cli, int argc, char **argv)
 	{
 		json_t *list = json_array();
 
-		for (c = commands; c->name; c++)
-			json_array_append_new(
-				list,
-				json_pack("{s:s, s:s, s:s, s:s?}", "name", c->name, "usage",
-						  c->usage, "summary", c->summary, "help", c->help));
+		for (c = cli_commands(); c && c->name; c++)
+			if (c->run)
+				json_array_append_new(list, help_row(c));
 		cli_print_json(list);
 		json_decref(list);
 		return 0;
@@ -548,22 +688,32 @@ cmd_help(struct cli *cli, int argc, char **argv)
 		return 0;
 	}
 	c = find_command(argc - optind, argv + optind, &used);
-	if (c && optind + used == argc && cli->json)
+	if (c && optind + used == argc)
 	{
-		json_t *row =
-			json_pack("{s:s, s:s, s:s, s:s?}", "name", c->name, "usage",
-					  c->usage, "summary", c->summary, "help", c->help);
+		if (cli->json)
+		{
+			json_t *row = help_row(c);
 
-		cli_print_json(row);
-		json_decref(row);
+			cli_print_json(row);
+			json_decref(row);
+		}
+		else
+			print_command_help(c);
+		return 0;
 	}
-	else if (c && optind + used == argc)
-		print_command_help(c);
-	else if (!c && optind + 1 == argc && is_group(argv[optind]))
-		print_group_help(stdout, argv[optind]);
-	else
-		return cli_usage_error(NULL, "unknown command %s", argv[optind]);
-	return 0;
+	find_group(argc - optind, argv + optind, group, sizeof(group), &used);
+	if (used > 0 && optind + used == argc)
+	{
+		print_group_help(stdout, group);
+		return 0;
+	}
+	/* The words as given, up to the first that is not a command's. */
+	used = used > 0 ? used + 1 : 1;
+	for (int k = 0, len = 0;
+		 k < used && optind + k < argc && len < (int) sizeof(group); k++)
+		len += snprintf(group + len, sizeof(group) - (size_t) len, "%s%s",
+						k ? " " : "", argv[optind + k]);
+	return cli_usage_error(NULL, "unknown command %s", group);
 }
 
 static int
@@ -622,19 +772,23 @@ main(int argc, char **argv)
 		return help ? 0 : EXIT_USAGE;
 	}
 	cmd = find_command(argc - i, argv + i, &used);
-	if (!cmd && is_group(argv[i]))
+	if (!cmd)
 	{
-		if (i + 1 < argc && argv[i + 1][0] != '-')
-			return cli_usage_error(&cli, "unknown command %s %s", argv[i],
-								   argv[i + 1]);
-		for (int k = i + 1; k < argc; k++)
+		char group[128];
+		int	 g;
+
+		find_group(argc - i, argv + i, group, sizeof(group), &g);
+		if (g == 0)
+			return cli_usage_error(&cli, "unknown command %s", argv[i]);
+		if (i + g < argc && argv[i + g][0] != '-')
+			return cli_usage_error(&cli, "unknown command %s %s", group,
+								   argv[i + g]);
+		for (int k = i + g; k < argc; k++)
 			if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0)
 				help = true;
-		print_group_help(help ? stdout : stderr, argv[i]);
+		print_group_help(help ? stdout : stderr, group);
 		return help ? 0 : EXIT_USAGE;
 	}
-	if (!cmd)
-		return cli_usage_error(&cli, "unknown command %s", argv[i]);
 	if (help)
 	{
 		print_command_help(cmd);

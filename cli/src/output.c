@@ -115,6 +115,27 @@ cli_print_local_error(const char *code, const char *message)
 }
 
 /*
+ * cli_fail: a failure of cpub's own said once: "cpub: MESSAGE" on standard
+ * error, or with --json its JSON line (cli_print_local_error) with CODE.
+ * Returns RC, the exit code.
+ */
+int
+cli_fail(struct cli *cli, int rc, const char *code, const char *fmt, ...)
+{
+	char	message[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	if (cli->json)
+		cli_print_local_error(code, message);
+	else
+		fprintf(stderr, "cpub: %s\n", message);
+	return rc;
+}
+
+/*
  * cli_set_error: *ERR becomes the formatted message (malloc'd: the caller
  * frees it; NULL when out of memory), for the functions that hand their
  * failures up as a message (manifest, walk, analysis, pack).

@@ -18,7 +18,13 @@
 //     `preferred_username`;
 //   - test-only key rotation: POST /test/rotate-key adds a new signing key
 //     and makes it the current one, the old one still published at /jwks;
-//     POST /test/drop-old-keys unpublishes all but the current one.
+//     POST /test/drop-old-keys unpublishes all but the current one;
+//   - the device flow (RFC 8628) as Keycloak offers it: a public client
+//     besides the two confidential ones, an `interval` in the device
+//     authorization response, `slow_down` to a client polling sooner than
+//     that, and users who sign in at the provider's own pages (oidc-provider's
+//     development login form, any password) with the realm roles
+//     OIDC_USER_ROLES gives them.
 //
 // Usage: node provider.mjs [PORT]   (or OIDC_PORT; 0 or none = a free port)
 // Prints "oidc-provider ready on http://127.0.0.1:PORT" once listening and
@@ -44,6 +50,12 @@ const OPAQUE_RESOURCE = env.OIDC_OPAQUE_RESOURCE ?? 'urn:containerpub-admin:opaq
 const OTHER_RESOURCE = env.OIDC_OTHER_RESOURCE ?? 'urn:containerpub-other';
 
 const TEST_USER_GRANT = 'urn:containerpub:params:oauth:grant-type:test-user';
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+/* The device flow: offered unless OIDC_DEVICE_FLOW=0; the polling interval
+ * it announces, in seconds. */
+const DEVICE_FLOW = env.OIDC_DEVICE_FLOW !== '0';
+const DEVICE_INTERVAL = Number(env.OIDC_DEVICE_INTERVAL ?? 5);
 
 if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) {
 	console.error(`oidc-provider: bad port "${process.argv[2] ?? env.OIDC_PORT}"`);
@@ -51,6 +63,10 @@ if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) {
 }
 if (!Number.isInteger(TTL) || TTL < 1) {
 	console.error(`oidc-provider: bad OIDC_TOKEN_TTL "${env.OIDC_TOKEN_TTL}"`);
+	process.exit(2);
+}
+if (!Number.isInteger(DEVICE_INTERVAL) || DEVICE_INTERVAL < 1) {
+	console.error(`oidc-provider: bad OIDC_DEVICE_INTERVAL "${env.OIDC_DEVICE_INTERVAL}"`);
 	process.exit(2);
 }
 
@@ -81,6 +97,20 @@ const CLIENTS = [
 		roles: [],
 	},
 ];
+
+/* A public client (no secret), for the device flow alone, as Keycloak's
+ * device clients usually are. */
+const PUBLIC_CLIENT_ID = env.OIDC_PUBLIC_CLIENT_ID ?? 'cpub-admin-public';
+
+/*
+ * The realm roles of the users who sign in at the provider's pages (the
+ * device flow): "name=role,role;name=role".  Others have none.
+ */
+const USER_ROLES = new Map(String(env.OIDC_USER_ROLES ?? 'alice=full_admin;vic=viewer')
+	.split(';').filter(Boolean).map((entry) => {
+		const [name, roles] = entry.split('=');
+		return [name.trim(), words(roles)];
+	}));
 
 /* Split "a,b c" into ["a", "b", "c"]. */
 function words(s)
@@ -312,6 +342,17 @@ async function extraTokenClaims(_ctx, token)
 	if (claims) {
 		return claims;
 	}
+	if (token.kind === 'AccessToken' && token.gty === 'device_code') {
+		/* a user who signed in at the provider's pages (accountId: the login) */
+		return userClaims({
+			sub: subjectFor(token.accountId),
+			username: token.accountId,
+			email: `${token.accountId}@example.test`,
+			roles: USER_ROLES.get(token.accountId) ?? [],
+			clientRoles: [],
+			azp: token.clientId,
+		});
+	}
 	if (token.kind === 'ClientCredentials') {
 		const c = CLIENTS.find((x) => x.client_id === token.clientId);
 		const username = `service-account-${token.clientId}`;
@@ -336,20 +377,33 @@ function buildProvider(issuer)
 {
 	const provider = new Provider(issuer, {
 		adapter: TokenStore,
-		clients: CLIENTS.map(({ client_id, client_secret }) => ({
-			client_id,
-			client_secret,
-			grant_types: ['client_credentials', TEST_USER_GRANT],
-			redirect_uris: [],
-			response_types: [],
-			token_endpoint_auth_method: 'client_secret_basic',
-		})),
-		clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
-		/* no browser flows, so no cookies; a key only quiets the warning */
+		clients: [
+			...CLIENTS.map(({ client_id, client_secret }) => ({
+				client_id,
+				client_secret,
+				grant_types: ['client_credentials', TEST_USER_GRANT,
+					...(DEVICE_FLOW ? [DEVICE_GRANT] : [])],
+				redirect_uris: [],
+				response_types: [],
+				token_endpoint_auth_method: 'client_secret_basic',
+			})),
+			...(DEVICE_FLOW ? [{
+				client_id: PUBLIC_CLIENT_ID,
+				grant_types: [DEVICE_GRANT],
+				redirect_uris: [],
+				response_types: [],
+				token_endpoint_auth_method: 'none',
+			}] : []),
+		],
+		clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+		/* the device flow's login pages set cookies, signed with this key */
 		cookies: { keys: [COOKIE_KEY] },
 		jwks: { keys: signingKeys },
 		features: {
-			devInteractions: { enabled: false },
+			/* the login and consent pages of the device flow: any login and
+			 * password, consent to what is asked */
+			devInteractions: { enabled: true },
+			deviceFlow: { enabled: DEVICE_FLOW },
 			clientCredentials: { enabled: true },
 			introspection: { enabled: true },
 			revocation: { enabled: true },
@@ -382,7 +436,53 @@ function buildProvider(issuer)
 		'nbf_offset',
 	]);
 	provider.on('server_error', (_ctx, err) => console.error('oidc-provider:', err));
+	provider.use(deviceTiming);
 	return provider;
+}
+
+/*
+ * The device flow's timing, as Keycloak's: the interval is announced in the
+ * device authorization response, and a poll of a pending device code sooner
+ * than the code's interval after the last one (or after the response) is
+ * answered slow_down, which adds 5 seconds to that code's interval (RFC
+ * 8628 3.5); so is the next pending poll after POST /test/slow-down, to see
+ * a client back off.  Counted at GET /test/device.
+ */
+const devicePolls = new Map();		/* device_code -> { last, interval } */
+const deviceStats = { polls: 0, pending: 0, slow_downs: 0 };
+let slowDownNext = false;
+
+async function deviceTiming(ctx, next)
+{
+	await next();
+	if (ctx.path === '/device/auth' && ctx.status === 200 && ctx.body?.device_code) {
+		ctx.body.interval = DEVICE_INTERVAL;
+		devicePolls.set(ctx.body.device_code, { last: Date.now(), interval: DEVICE_INTERVAL });
+		return;
+	}
+	const code = ctx.oidc?.params?.device_code;
+	if (ctx.path !== '/token' || ctx.oidc?.params?.grant_type !== DEVICE_GRANT || !code) {
+		return;
+	}
+	deviceStats.polls += 1;
+	const poll = devicePolls.get(code);
+	if (!poll || ctx.status !== 400 || ctx.body?.error !== 'authorization_pending') {
+		return;
+	}
+	deviceStats.pending += 1;
+	const now = Date.now();
+	/* a quarter of a second of slack for the client's timers */
+	const early = now - poll.last < poll.interval * 1000 - 250;
+	if (slowDownNext || early) {
+		slowDownNext = false;
+		poll.interval += 5;
+		deviceStats.slow_downs += 1;
+		ctx.body = {
+			error: 'slow_down',
+			error_description: 'you are polling too quickly and should back off at a reasonable rate',
+		};
+	}
+	poll.last = now;
 }
 
 let issuer;
@@ -402,6 +502,11 @@ function testRoute(req, res)
 
 	if (req.method === 'GET' && req.url === '/test/keys') {
 		reply(200, keys());
+	} else if (req.method === 'GET' && req.url === '/test/device') {
+		reply(200, deviceStats);
+	} else if (req.method === 'POST' && req.url === '/test/slow-down') {
+		slowDownNext = true;
+		reply(200, deviceStats);
 	} else if (req.method === 'POST' && req.url === '/test/rotate-key') {
 		signingKeys = [newSigningKey(), ...signingKeys];
 		handler = buildProvider(issuer).callback();
